@@ -1,0 +1,3 @@
+from articlechat.cli import app
+
+app(prog_name="articlechat")

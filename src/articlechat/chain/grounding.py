@@ -1,0 +1,103 @@
+"""Grounding: rank the sentences of the retrieved passages as evidence, and decide whether the text answers at all."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from articlechat.chain.lexical import content_terms, focus_terms, occurs_in, vocabulary
+from articlechat.chain.retrieval import Passage, Retrieval
+from articlechat.ingest.split import Span
+
+LEXICAL_WEIGHT = 0.5
+CONTEXT_WEIGHT = 0.5
+# With a missing focus term, only a very close sentence still counts as an answer (the wording differs, not the topic).
+STRONG_MATCH = 0.7
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence of a passage and how well it answers the question."""
+
+    passage: Passage
+    sentence: Span
+    score: float
+    dense: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the passages answer the question, and why."""
+
+    answerable: bool
+    confidence: float
+    missing: tuple[str, ...] = ()
+
+
+@dataclass
+class Grounding:
+    """The top-k passages (numbered for citation, best first), their sentences ranked as evidence, the verdict."""
+
+    passages: list[Passage]
+    evidence: list[Evidence]
+    verdict: Verdict
+
+
+def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
+    """Every sentence of the retrieved passages, best answer first, each sentence once.
+
+    Score = cosine(question, sentence) + LEXICAL_WEIGHT x the IDF-weighted share of the question's content terms that
+    the sentence contains. For a follow-up, the cosine to the resolved query is blended in.
+    """
+    terms = content_terms(retrieval.question)
+    sentences = [(p, s, vocabulary(s.text)) for p in retrieval.passages for s in p.sentences]
+    total = len(sentences) + 1
+    idf = {t: math.log(total / (1 + sum(occurs_in(t, v) for _, _, v in sentences))) + 1 for t in terms}
+    total_weight = sum(idf.values()) or 1.0
+    ranked = []
+    for passage in retrieval.passages:
+        if not passage.sentences:
+            continue
+        dense = passage.sentence_vectors @ retrieval.question_vector
+        if retrieval.is_followup:
+            dense = (1 - CONTEXT_WEIGHT) * dense + CONTEXT_WEIGHT * (passage.sentence_vectors @ retrieval.query_vector)
+        for sentence, similarity in zip(passage.sentences, dense, strict=True):
+            vocab = vocabulary(sentence.text)
+            coverage = sum(idf[t] for t in terms if occurs_in(t, vocab)) / total_weight if terms else 0.0
+            score = float(similarity) + LEXICAL_WEIGHT * coverage
+            ranked.append(Evidence(passage, sentence, score, float(similarity), coverage))
+    ranked.sort(key=lambda e: e.score, reverse=True)
+    unique: dict[tuple[str, int], Evidence] = {}
+    for e in ranked:  # overlapping chunks repeat sentences: keep each sentence once, at its best
+        unique.setdefault((e.passage.source, e.sentence.start), e)
+    return list(unique.values())
+
+
+def judge(question: str, candidates: list[Passage], evidence: list[Evidence], threshold: float) -> Verdict:
+    """The decline gate: answer only when the best evidence clears ``threshold`` and the candidate passages contain
+    the question's focus."""
+    if not evidence:
+        return Verdict(False, float("-inf"))
+    best = evidence[0]
+    candidates_vocab: set[str] = set()
+    for passage in candidates:
+        candidates_vocab |= vocabulary(passage.text)
+    missing = tuple(focus_terms(question, candidates_vocab))
+    answerable = best.score >= threshold and (not missing or best.dense >= STRONG_MATCH)
+    return Verdict(answerable, best.score, missing)
+
+
+def ground(retrieval: Retrieval, top_k: int, threshold: float) -> Grounding:
+    """Rerank the candidate passages by their best sentence, keep ``top_k``, number them and judge them."""
+    evidence = rank_evidence(retrieval)
+    best_per_passage: dict[int, float] = {}
+    for e in evidence:
+        best_per_passage.setdefault(id(e.passage), e.score)
+    ranked = sorted(retrieval.passages, key=lambda p: best_per_passage.get(id(p), p.score), reverse=True)[:top_k]
+    for n, passage in enumerate(ranked, start=1):
+        passage.n = n
+        passage.score = round(best_per_passage.get(id(passage), passage.score), 4)
+    kept = {id(p) for p in ranked}
+    evidence = [e for e in evidence if id(e.passage) in kept]
+    return Grounding(ranked, evidence, judge(retrieval.question, retrieval.passages, evidence, threshold))

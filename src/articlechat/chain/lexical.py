@@ -1,0 +1,116 @@
+"""Word-level helpers: content terms, matching word forms (lemmas), the question's focus, anaphora."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from lemminflect import getAllLemmas
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019-]*")
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between both
+but by can could did do does doing done down during each either else ever few for from further get gets got had has
+have having he her here hers herself him himself his how i if in into is it its itself just least less like many me
+might more most much must my myself no nor not now of off on once only or other our ours ourselves out over own per
+perhaps quite rather really same say said says she should so some such than that the their theirs them themselves then
+there these they this those through thus to too under until up upon us very was we were what whatever when where which
+while who whom whose why will with within without would yet you your yours yourself
+according article articles author authors text piece op-ed oped tell told explain describe mention mentions mentioned
+write writes wrote written think thinks thought please happen happens happened
+""".split())
+# Words that name the kind of answer wanted ("which body", "in which month") or the article's stance, not its topic:
+# a question may use them although the text does not.
+FRAME_WORDS = frozenset("""
+body bodies month months year years day days date time times place places part parts way ways thing things kind kinds
+type types sort sorts name names number numbers amount lot group groups reason reasons role roles person someone
+something anything country countries organisation organization event events fact facts detail details example
+verdict opinion opinions view views argument arguments conclusion conclusions point points thesis claim claims stance
+summary gist takeaway idea ideas message main overall key tone purpose
+""".split())
+ANAPHORA = frozenset("""
+it its he him his she her hers they them their theirs this that these those there then such former latter one ones
+""".split())
+_NOUN_CONTEXT = frozenset("a an the his her its their our my your of any some no many much few several".split())
+_MIN_PREFIX = 6
+
+
+def _normal(token: str) -> str:
+    return re.sub(r"['\u2019]s?$", "", token.lower()).strip("-")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (possessive 's dropped)."""
+    return [_normal(w) for w in _WORD.findall(text)]
+
+
+def content_terms(text: str) -> list[str]:
+    """The words of ``text`` that carry meaning, in order, unique: no stopwords (acronyms such as US stay)."""
+    seen: dict[str, None] = {}
+    for token in _WORD.findall(text):
+        word = _normal(token)
+        is_acronym = len(token) >= 2 and token.isupper()
+        if word and (is_acronym or (word not in STOPWORDS and len(word) > 1)):
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+@lru_cache(maxsize=50_000)
+def lemmas(word: str) -> frozenset[str]:
+    """The word and every lemma it may have (met -> meet, sanctions -> sanction)."""
+    found = {word, word.replace("-", "")}
+    for forms in getAllLemmas(word).values():
+        found.update(forms)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=50_000)
+def parts_of_speech(word: str) -> frozenset[str]:
+    """The parts of speech ``word`` can have; empty for words the lexicon does not know (names, acronyms)."""
+    return frozenset(getAllLemmas(word))
+
+
+def vocabulary(text: str) -> set[str]:
+    """Every lemma of every word of ``text``."""
+    found: set[str] = set()
+    for word in set(words(text)):
+        found |= lemmas(word)
+    return found
+
+
+def occurs_in(term: str, vocab: set[str]) -> bool:
+    """Whether some form of ``term`` occurs in ``vocab`` (a :func:`vocabulary`)."""
+    forms = lemmas(term)
+    if forms & vocab:
+        return True
+    stem = term.replace("-", "")
+    return len(stem) >= _MIN_PREFIX and any(
+        len(v) >= _MIN_PREFIX and (v.startswith(stem[:_MIN_PREFIX + 2]) or stem in v) for v in vocab
+    )
+
+
+def focus_terms(question: str, vocab: set[str]) -> list[str]:
+    """Topic words of the question that the text lacks: nouns, names, and adjectives asked about with "how".
+
+    A question whose focus is missing from the passages ("the GDP of North Korea") is one the text cannot answer,
+    however close its other words come. Verbs are left out: the text often says the same with another verb.
+    """
+    tokens = words(question)
+    missing = []
+    for i, word in enumerate(tokens):
+        if word in STOPWORDS or word in FRAME_WORDS or len(word) < 2 or occurs_in(word, vocab):
+            continue
+        pos = parts_of_speech(word)
+        before = tokens[i - 1] if i else ""
+        noun_only = "NOUN" in pos and not ({"VERB", "ADJ", "ADV"} & pos)
+        noun_here = "NOUN" in pos and before in _NOUN_CONTEXT
+        asked_how = before == "how" and "ADJ" in pos
+        if not pos or noun_only or noun_here or asked_how:
+            missing.append(word)
+    return missing
+
+
+def refers_back(question: str) -> bool:
+    """Whether a question leans on earlier turns (a pronoun, or too few words of its own)."""
+    tokens = words(question)
+    return any(t in ANAPHORA for t in tokens) or len(content_terms(question)) <= 2

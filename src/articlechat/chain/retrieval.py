@@ -1,0 +1,87 @@
+"""Retrieval: resolve a follow-up against the conversation, embed it, fetch the top-k passages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from articlechat.chain.lexical import refers_back
+from articlechat.history import Turn
+from articlechat.ingest.pipeline import decode_vectors
+from articlechat.ingest.split import Span
+from articlechat.store import ArticleStore, Hit
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk, numbered for citation, with its sentences and their vectors."""
+
+    n: int  # citation number, set once the passage is among the top-k
+    text: str
+    source: str
+    title: str | None
+    start: int
+    end: int
+    score: float
+    sentences: list[Span]
+    sentence_vectors: np.ndarray
+
+
+@dataclass
+class Retrieval:
+    """What the answerers work from."""
+
+    question: str
+    query: str
+    question_vector: np.ndarray
+    query_vector: np.ndarray
+    passages: list[Passage]
+
+    @property
+    def is_followup(self) -> bool:
+        return self.query != self.question
+
+
+def standalone_query(question: str, history: list[Turn]) -> str:
+    """The question with the previous question prepended when it refers back to the conversation."""
+    if history and refers_back(question):
+        return f"{history[-1].question} {question}"
+    return question
+
+
+def _passage(hit: Hit, dimension: int) -> Passage:
+    meta = hit.metadata
+    start = int(meta["start"])
+    sentences = [Span(a, b, hit.text[a - start : b - start]) for a, b in json.loads(meta.get("sentences") or "[]")]
+    vectors = decode_vectors(meta.get("sentence_vectors") or "", dimension)
+    return Passage(0, hit.text, meta["source"], meta.get("title") or None, start, int(meta["end"]), hit.score,
+                   sentences, vectors)
+
+
+class Retriever:
+    """Finds the passages of the store that bear on a question."""
+
+    def __init__(self, store: ArticleStore, candidates: int) -> None:
+        self.store = store
+        self.candidates = candidates
+
+    def retrieve(self, question: str, query: str | None = None, doc: str | None = None) -> Retrieval:
+        """Candidate passages for ``query`` (default: the question), optionally within document ``doc``.
+
+        When the query adds conversation context to the question, both are searched and the passages merged by
+        their best score: the context finds what "it" refers to, the question alone what is asked now.
+        """
+        query = query or question
+        backend = self.store.backend
+        texts = [question] if query == question else [question, query]
+        vectors = backend.vectors(texts)
+        best: dict[str, Hit] = {}
+        for vector in vectors:
+            for hit in self.store.search(vector.tolist(), self.candidates, source=doc):
+                if hit.id not in best or hit.score > best[hit.id].score:
+                    best[hit.id] = hit
+        hits = sorted(best.values(), key=lambda h: h.score, reverse=True)[: self.candidates]
+        passages = [_passage(hit, backend.dimension()) for hit in hits]
+        return Retrieval(question, query, vectors[0], vectors[-1], passages)

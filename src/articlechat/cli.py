@@ -1,0 +1,290 @@
+"""The ``articlechat`` command line (Typer). Heavy modules are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from articlechat.config import Settings, load_settings
+from articlechat.errors import ArticlechatError, ConfigError, InvalidInput
+
+if TYPE_CHECKING:
+    from articlechat.chain.agent import Agent
+    from articlechat.contract import Answer
+
+app = typer.Typer(help="Talk to an article: grounded, cited answers from a local Chroma store.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")]
+DocOpt = Annotated[str | None, typer.Option("--doc", "-d", help="Only this document (a source from `documents`).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LlmOpt = Annotated[str | None, typer.Option("--llm", help="Answer backend: extractive, openai or llamacpp.")]
+
+
+def _err(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn articlechat errors into a one-line message and an exit code (2: bad input or settings, 1: other)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (InvalidInput, ConfigError) as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(2) from None
+        except ArticlechatError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _settings(llm: str | None = None) -> Settings:
+    return load_settings(**({"llm": llm} if llm else {}))
+
+
+def _ready_agent(settings: Settings) -> Agent:
+    """The agent, after ingesting the bundled article into an empty store."""
+    from articlechat.ingest import Ingestor, bundled_article
+    from articlechat.runtime import build_agent
+
+    agent = build_agent(settings)
+    if Ingestor(agent.store).ensure_bundled_article():
+        doc = bundled_article()
+        _err_dim(f"First use: added the bundled article “{doc.title}” by {doc.author} to the store.")
+    return agent
+
+
+def _err_dim(message: str) -> None:
+    typer.secho(message, dim=True, err=True)
+
+
+def _print_answer(answer: Answer, streamed: bool = False) -> None:
+    if not streamed:
+        typer.echo(answer.answer)
+    cited = [s for s in answer.sources if s.cited]
+    if cited:
+        typer.echo("\nSources:")
+    for s in cited:
+        snippet = " ".join(s.text.split())
+        snippet = snippet if len(snippet) <= 220 else snippet[:217] + "..."
+        typer.secho(f"  [{s.n}] {s.title or s.source} (chars {s.start}-{s.end})", bold=True)
+        typer.echo(f"      {snippet}")
+
+
+def _stream_answer(agent: Agent, question: str, session_id: str | None, doc: str | None) -> Answer:
+    """Print tokens as they arrive; return the final answer."""
+    from articlechat.contract import Answer
+
+    for event in agent.stream(question, session_id, doc):
+        if isinstance(event, Answer):
+            typer.echo()
+            return event
+        typer.echo(event.text, nl=False)
+    raise ArticlechatError("The answer stream ended without an answer.")
+
+
+@app.command()
+@handles_errors
+def ask(question: Annotated[str, typer.Argument(help="Your question about the article.")],
+        session: SessionOpt = None, doc: DocOpt = None, as_json: JsonOpt = False, llm: LlmOpt = None) -> None:
+    """Ask one question (continue a conversation with --session)."""
+    agent = _ready_agent(_settings(llm))
+    if as_json:
+        typer.echo(agent.ask(question, session, doc).model_dump_json())
+        return
+    answer = _stream_answer(agent, question, session, doc)
+    _print_answer(answer, streamed=True)
+    _err_dim(f"session: {answer.session_id}")
+
+
+@app.command()
+@handles_errors
+def chat(session: SessionOpt = None, doc: DocOpt = None, llm: LlmOpt = None) -> None:
+    """An interactive conversation (/new, /sources, /quit)."""
+    settings = _settings(llm)
+    agent = _ready_agent(settings)
+    history_file = settings.data_dir / "chat_history"
+    _enable_readline(history_file)
+    last: Answer | None = None
+    typer.secho("Ask about the article. Commands: /new  /sources  /quit", dim=True)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            typer.echo()
+            break
+        if line in ("/quit", "/exit", "/q"):
+            break
+        if line == "/new":
+            session, last = None, None
+            typer.secho("(new conversation)", dim=True)
+            continue
+        if line == "/sources":
+            _print_sources(last)
+            continue
+        if not line:
+            continue
+        try:
+            typer.secho("articlechat> ", fg=typer.colors.CYAN, nl=False)
+            last = _stream_answer(agent, line, session, doc)
+            session = last.session_id
+        except InvalidInput as exc:
+            _err(f"error: {exc}")
+    _save_readline(history_file)
+
+
+def _print_sources(answer: Answer | None) -> None:
+    if answer is None:
+        typer.secho("(no answer yet)", dim=True)
+        return
+    for s in answer.sources:
+        mark = "*" if s.cited else " "
+        typer.echo(f"{mark}[{s.n}] {s.title or s.source} score={s.score:.2f}\n    {' '.join(s.text.split())}")
+
+
+def _enable_readline(history_file: Path) -> None:
+    try:
+        import readline
+
+        if history_file.exists():
+            readline.read_history_file(history_file)
+    except (ImportError, OSError):
+        pass
+
+
+def _save_readline(history_file: Path) -> None:
+    try:
+        import readline
+
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        readline.set_history_length(1000)
+        readline.write_history_file(history_file)
+    except (ImportError, OSError):
+        pass
+
+
+@app.command()
+@handles_errors
+def ingest(paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .html files, or folders of them.")]) -> None:
+    """Add or update documents in the store (unchanged files add nothing)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from articlechat.ingest import Ingestor
+    from articlechat.runtime import open_store
+
+    ingestor = Ingestor(open_store(_settings()))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("ingesting", total=None)
+
+        def on_file(path: str, number: int, total: int) -> None:
+            progress.update(task, total=total, completed=number - 1, description=f"ingesting {Path(path).name}")
+
+        report = ingestor.ingest_paths(paths, on_file)
+    for _source, message in report.failed:
+        _err(f"failed: {message}")
+    for label in ("added", "replaced", "unchanged"):
+        for source in getattr(report, label):
+            typer.echo(f"{label}: {source}")
+    typer.echo(report.summary())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+@handles_errors
+def documents(as_json: JsonOpt = False) -> None:
+    """List the documents in the store."""
+    from articlechat.runtime import open_store
+
+    docs = open_store(_settings(), verify=False).documents()
+    if as_json:
+        typer.echo(json.dumps([{"source": d.source, "title": d.title, "author": d.author, "chunks": d.chunks,
+                                "chars": d.chars, "ingested_at": d.ingested_at} for d in docs]))
+        return
+    if not docs:
+        typer.echo("The store is empty. Add documents with `articlechat ingest PATH`.")
+    for d in docs:
+        typer.echo(f"{d.source}\n    {d.title or '(no title)'}{' by ' + d.author if d.author else ''}"
+                   f" · {d.chunks} chunks · {d.chars:,} chars · ingested {d.ingested_at}")
+
+
+@app.command()
+@handles_errors
+def remove(source: Annotated[str, typer.Argument(help="A source as `documents` lists it.")]) -> None:
+    """Delete a document from the store."""
+    from articlechat.errors import NotFound
+    from articlechat.runtime import open_store
+
+    removed = open_store(_settings(), verify=False).delete_source(source)
+    if not removed:
+        _err(f"error: {NotFound(f'No document {source!r} in the store (see `articlechat documents`).')}")
+        raise typer.Exit(1)
+    typer.echo(f"removed {source} ({removed} chunks)")
+
+
+@app.command()
+@handles_errors
+def reindex() -> None:
+    """Rebuild the collection with the configured embedding model from the stored documents."""
+    from articlechat.ingest import Ingestor
+    from articlechat.runtime import open_store
+
+    report = Ingestor(open_store(_settings(), verify=False)).reindex()
+    typer.echo(f"reindexed {len(report.added)} documents")
+
+
+@app.command()
+@handles_errors
+def sessions(as_json: JsonOpt = False) -> None:
+    """List recent conversations."""
+    from articlechat.history import SessionStore
+
+    found = SessionStore(_settings().sessions_path).list()
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in found]))
+        return
+    if not found:
+        typer.echo("No sessions yet.")
+    for s in found:
+        first = (s.first_question or "")[:60]
+        typer.echo(f"{s.id}  {s.updated_at}  {s.messages // 2} turns  {s.doc or 'all documents'}  {first}")
+
+
+@app.command("eval")
+@handles_errors
+def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines.")], as_json: JsonOpt = False,
+             llm: LlmOpt = None, doc: DocOpt = None) -> None:
+    """Score the agent on a question set: per-kind accuracy, retrieval hit@k and MRR."""
+    from articlechat.evaluation import load_items, run_eval
+
+    items = load_items(file)
+    settings = _settings(llm)
+    report = run_eval(_ready_agent(settings), items, settings.top_k, doc)
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+        return
+    for kind, (passed, total) in sorted(report.accuracy().items()):
+        typer.echo(f"{kind:<13} {passed}/{total}  {passed / total:.0%}")
+    hit, mrr, n = report.retrieval()
+    typer.echo(f"hit@{settings.top_k:<9} {hit:.0%}  (MRR {mrr:.2f}, {n} items with evidence)")
+    for item in report.items:
+        if not item.passed:
+            typer.secho(f"  failed {item.id} ({item.kind}): {item.answer[:100]}", dim=True)

@@ -1,0 +1,116 @@
+"""All settings in one place: environment variables prefixed ``ARTICLECHAT_`` and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from articlechat.errors import ConfigError
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "articlechat"
+
+
+class Settings(BaseSettings):
+    """Every tunable of articlechat. Field ``foo`` is read from ``ARTICLECHAT_FOO``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ARTICLECHAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Chroma store and session database.")
+    collection: str = Field("articles", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+[A-Za-z0-9]$")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store under data_dir.")
+    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+    chroma_auth_header: str = "Authorization"
+    chroma_auth_token: SecretStr | None = None
+
+    # Ingestion
+    chunk_size: int = Field(600, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(100, ge=0, le=2000)
+    max_file_bytes: int = Field(5_000_000, ge=1_000)
+
+    # Embeddings
+    embeddings: Literal["onnx", "openai"] = "onnx"
+    embeddings_model: str = "text-embedding-3-small"
+    embed_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads for the embedded model.")
+
+    # Retrieval and answering
+    top_k: int = Field(4, ge=1, le=20)
+    decline_threshold: float = Field(0.25, ge=-1.0, le=1.0, description="Minimum evidence score to answer.")
+    max_question_chars: int = Field(1000, ge=10, le=100_000)
+    history_turns: int = Field(3, ge=0, le=50, description="Earlier turns used to resolve follow-ups.")
+
+    # Generative backends
+    llm: Literal["extractive", "openai", "llamacpp"] | None = Field(
+        None, description="Answer backend; default: openai when a key or base URL is set, else extractive."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ARTICLECHAT_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("ARTICLECHAT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    max_tokens: int = Field(400, ge=1, le=32_000)
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_retries: int = Field(2, ge=0, le=10)
+    llamacpp_model_path: Path | None = None
+    llamacpp_threads: int = Field(1, ge=1, le=64)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def answer_backend(self) -> str:
+        """The backend in force: the explicit setting, else openai when configured, else extractive."""
+        if self.llm:
+            return self.llm
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
+
+    def openai_client_options(self) -> dict[str, object]:
+        """Keyword arguments shared by every OpenAI(-compatible) client the product builds."""
+        key = self.openai_api_key or SecretStr("not-needed")  # local servers accept any key; the client needs one
+        return {
+            "api_key": key,
+            "base_url": self.openai_base_url,
+            "timeout": self.llm_timeout,
+            "max_retries": self.llm_retries,  # the openai client retries transient errors with backoff
+        }
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def sessions_path(self) -> Path:
+        return self.data_dir / "sessions.sqlite3"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, ``.env`` and ``overrides``; a bad value raises :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ARTICLECHAT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid setting: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached)."""
+    return load_settings()

