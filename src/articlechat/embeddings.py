@@ -46,7 +46,8 @@ class EmbeddingBackend:
 
 
 def _verified(path: Path, sha256: str) -> Path:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
     if digest != sha256:
         raise ConfigError(f"{path} is corrupt (sha256 {digest}, expected {sha256}); reinstall articlechat.")
     return path

@@ -70,15 +70,16 @@ def parts_of_speech(word: str) -> frozenset[str]:
     return frozenset(getAllLemmas(word))
 
 
-def vocabulary(text: str) -> set[str]:
-    """Every lemma of every word of ``text``."""
+@lru_cache(maxsize=20_000)
+def vocabulary(text: str) -> frozenset[str]:
+    """Every lemma of every word of ``text`` (cached: passages and their sentences recur across questions)."""
     found: set[str] = set()
     for word in set(words(text)):
         found |= lemmas(word)
-    return found
+    return frozenset(found)
 
 
-def occurs_in(term: str, vocab: set[str]) -> bool:
+def occurs_in(term: str, vocab: frozenset[str] | set[str]) -> bool:
     """Whether some form of ``term`` occurs in ``vocab`` (a :func:`vocabulary`)."""
     forms = lemmas(term)
     if forms & vocab:

@@ -23,7 +23,7 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^[\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u25a0\u25a1\u27a2\u25ba*\-\u2013\u2014]+\s*")
-_BYLINE = re.compile(r"^(?:by\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'\u2019.-]*)$")
+_BYLINE = re.compile(r"^(?:(?i:by)\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'\u2019.-]*)$")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _HTML_DROP = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "form", "button", "select")
@@ -151,8 +151,8 @@ def _html_to_text(html: str) -> tuple[str, str | None, str | None]:
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else None
     author_meta = soup.find("meta", attrs={"name": "author"})
     author = author_meta.get("content") if author_meta else None
-    if soup.head:
-        soup.head.decompose()
+    for tag in [*soup("title"), *soup("head")]:  # html.parser only makes a head for an explicit <head>
+        tag.decompose()
     blocks = soup.find_all(["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "figcaption"])
     for block in blocks:
         block.insert_before("\n\n")
