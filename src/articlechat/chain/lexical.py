@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+from bisect import bisect_left
 from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
 
-from lemminflect import getAllLemmas
+from articlechat.errors import ConfigError
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019-]*")
 STOPWORDS = frozenset("""
@@ -55,19 +59,45 @@ def content_terms(text: str) -> list[str]:
     return list(seen)
 
 
+@lru_cache(maxsize=1)
+def _lexicon() -> list[bytes]:
+    """LemmInflect's English lemma table (80k sorted ``word,pos,lemma[/lemma]`` lines), kept as compact bytes.
+
+    Reading the table directly costs ~6 MB; loading it through lemminflect's API costs ~35 MB.
+    """
+    spec = find_spec("lemminflect")  # locate the package without importing it (its import loads numpy models)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("The lemminflect package is missing; reinstall articlechat.")
+    table = Path(spec.submodule_search_locations[0]) / "resources" / "lemma_lu.csv.gz"
+    return gzip.decompress(table.read_bytes()).split(b"\n")
+
+
+@lru_cache(maxsize=50_000)
+def _entries(word: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(PART-OF-SPEECH, lemmas) pairs the lexicon lists for ``word``."""
+    lines = _lexicon()
+    key = word.encode()
+    at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
+    found = []
+    while at < len(lines) and lines[at].startswith(key + b","):
+        _, pos, forms = lines[at].decode().split(",", 2)
+        found.append((pos.upper(), tuple(forms.split("/"))))
+        at += 1
+    return tuple(found)
+
+
 @lru_cache(maxsize=50_000)
 def lemmas(word: str) -> frozenset[str]:
     """The word and every lemma it may have (met -> meet, sanctions -> sanction)."""
     found = {word, word.replace("-", "")}
-    for forms in getAllLemmas(word).values():
+    for _, forms in _entries(word):
         found.update(forms)
     return frozenset(found)
 
 
-@lru_cache(maxsize=50_000)
 def parts_of_speech(word: str) -> frozenset[str]:
     """The parts of speech ``word`` can have; empty for words the lexicon does not know (names, acronyms)."""
-    return frozenset(getAllLemmas(word))
+    return frozenset(pos for pos, _ in _entries(word))
 
 
 @lru_cache(maxsize=20_000)
