@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from articlechat.contract import Answer
 from articlechat.errors import InvalidInput
 
-KINDS = ("factual", "followup", "unanswerable", "injection")
+Kind = Literal["factual", "followup", "unanswerable", "injection"]
 
 
 class Asker(Protocol):
@@ -67,21 +68,36 @@ class EvalReport:
         return out
 
 
+class EvalItem(BaseModel):
+    """One question-set line, as ../shared/eval/README.md defines it."""
+
+    id: str = ""
+    kind: Kind
+    turns: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = Field(min_length=1)
+    expect: list[list[str]] = Field(default_factory=list)
+    evidence: str | None = None
+    forbid: list[str] = Field(default_factory=list)
+
+
 def load_items(path: Path) -> list[dict[str, Any]]:
-    """Read and check a question set."""
+    """Read and check a question set; a malformed line raises :class:`InvalidInput` naming it."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text") from None
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise InvalidInput(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(item, dict) or item.get("kind") not in KINDS or not item.get("turns"):
-            raise InvalidInput(f"{path}:{number}: needs 'kind' (one of {', '.join(KINDS)}) and 'turns'")
-        items.append(item)
+            items.append(EvalItem.model_validate_json(line).model_dump())
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
+            raise InvalidInput(f"{path}:{number}: {problems}") from None
+    if not items:
+        raise InvalidInput(f"{path}: no questions in this file")
     return items
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from articlechat.config import Settings
 from articlechat.embeddings import EmbeddingBackend
-from articlechat.errors import EmbeddingMismatch, StoreUnavailable
+from articlechat.errors import EmbeddingMismatch, NotFound, StoreUnavailable
 
 
 @dataclass
@@ -176,6 +177,15 @@ class ArticleStore:
 
     def has_source(self, source: str) -> bool:
         return bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
+
+    def resolve_source(self, name: str) -> str:
+        """The stored source that ``name`` means: the source itself, or a file path as the user typed it."""
+        if self.has_source(name):
+            return name
+        absolute = str(Path(name).expanduser().resolve())
+        if self.has_source(absolute):
+            return absolute
+        raise NotFound(f"No document '{name}' in the store (see `articlechat documents`).")
 
     def staging(self) -> ArticleStore:
         """An empty sibling collection to rebuild into before :meth:`replace_with` swaps it in."""

@@ -27,6 +27,10 @@ _BYLINE = re.compile(r"^(?:(?i:by)\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _HTML_DROP = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "form", "button", "select")
+# Elements that end a paragraph: their text never runs into the next element's ("block.Next").
+_HTML_BLOCKS = ("p", "div", "section", "article", "main", "header", "footer", "aside", "address", "h1", "h2", "h3",
+                "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "td", "th",
+                "figure", "figcaption", "hr")
 
 
 @dataclass(frozen=True)
@@ -134,10 +138,14 @@ def _markdown_to_text(md: str) -> str:
     md = re.sub(r"^```.*$", "", md, flags=re.MULTILINE)
     md = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", md)
     md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)
-    md = re.sub(r"^\s{0,3}#{1,6}\s*(.*?)\s*#*\s*$", r"\n\1\n", md, flags=re.MULTILINE)
-    md = re.sub(r"^\s{0,3}>\s?", "", md, flags=re.MULTILINE)
-    md = re.sub(r"^\s*(?:[-*_]\s*){3,}$", "", md, flags=re.MULTILINE)
+    # Line patterns use [ \t], not \s, so that they never swallow the blank lines between paragraphs.
+    md = re.sub(r"^[ \t]{0,3}#{1,6}[ \t]*(.*?)[ \t]*#*[ \t]*$", r"\n\1\n", md, flags=re.MULTILINE)
+    md = re.sub(r"^[ \t]{0,3}>[ \t]?", "", md, flags=re.MULTILINE)
+    md = re.sub(r"^[ \t]*(?:[-*_][ \t]*){3,}$", "", md, flags=re.MULTILINE)
+    md = re.sub(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+", "\n", md, flags=re.MULTILINE)  # a list item: a paragraph
     md = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", md)
+    md = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", md)
+    md = re.sub(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", md)
     return re.sub(r"<[^>\n]+>", "", md)
 
 
@@ -153,7 +161,7 @@ def _html_to_text(html: str) -> tuple[str, str | None, str | None]:
     author = author_meta.get("content") if author_meta else None
     for tag in [*soup("title"), *soup("head")]:  # html.parser only makes a head for an explicit <head>
         tag.decompose()
-    blocks = soup.find_all(["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "figcaption"])
+    blocks = soup.find_all(_HTML_BLOCKS)
     for block in blocks:
         block.insert_before("\n\n")
         block.insert_after("\n\n")

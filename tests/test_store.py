@@ -1,0 +1,119 @@
+"""The Chroma store on disk: search, documents, removal, the embedding-model record and `reindex`."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from articlechat.config import Settings
+from articlechat.embeddings import EmbeddingBackend
+from articlechat.errors import EmbeddingMismatch
+from articlechat.ingest import BUNDLED_SOURCE, Ingestor, bundled_article
+from articlechat.ingest.load import parse_document
+from articlechat.store import ArticleStore
+from conftest import run_cli
+
+BEES = parse_document("Bees in winter\n\nHoney bees cluster inside the hive to stay warm. Workers shiver their flight "
+                      "muscles to make heat.\n\nA colony needs about 20 kilograms of honey to survive the winter.",
+                      "text", "garden/bees.txt")
+
+
+def other_model(backend: EmbeddingBackend) -> EmbeddingBackend:
+    """The real model under another id: what a changed ARTICLECHAT_EMBEDDINGS looks like to the store."""
+    return dataclasses.replace(backend, model_id="other-model-v2")
+
+
+def snapshot(store: ArticleStore) -> dict[str, tuple]:
+    """Each document's metadata, rebuilt text and chunk offsets."""
+    data = store.collection.get(include=["metadatas", "documents"])
+    offsets: dict[str, list] = {}
+    for meta, text in zip(data["metadatas"], data["documents"], strict=True):
+        offsets.setdefault(meta["source"], []).append((meta["start"], meta["end"], text))
+    return {d.source: (d.title, d.author, d.chunks, d.text(), sorted(offsets[d.source]))
+            for d in store.documents(with_text=True)}
+
+
+def test_search_documents_and_remove(store: ArticleStore) -> None:
+    ingestor = Ingestor(store)
+    assert ingestor.ingest_document(bundled_article()) == "added"
+    assert ingestor.ingest_document(BEES) == "added"
+    meta = store.collection.metadata
+    assert (meta["hnsw:space"], meta["embedding_model"], meta["embedding_dim"]) == (
+        "cosine", store.backend.model_id, 384)
+
+    hits = store.search(store.backend.vectors(["How much honey does a colony need?"])[0].tolist(), 3)
+    assert hits[0].metadata["source"] == "garden/bees.txt" and "20 kilograms" in hits[0].text
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert 0.3 < hits[0].score <= 1.0
+    scoped = store.search(store.backend.vectors(["honey"])[0].tolist(), 20, source=BUNDLED_SOURCE)
+    assert scoped and {h.metadata["source"] for h in scoped} == {BUNDLED_SOURCE}
+
+    docs = {d.source: d for d in store.documents()}
+    assert set(docs) == {BUNDLED_SOURCE, "garden/bees.txt"}
+    bundled = docs[BUNDLED_SOURCE]
+    assert (bundled.title, bundled.author, bundled.chars) == (
+        "Russia and North Korea talks are just a diplomatic spectacle", "Lawrence White", len(bundled_article().text))
+    assert bundled.chunks == len(store.chunk_ids(BUNDLED_SOURCE)) > 1
+    assert snapshot(store)[BUNDLED_SOURCE][3] == bundled_article().text
+
+    assert store.delete_source("garden/bees.txt") == docs["garden/bees.txt"].chunks
+    assert not store.has_source("garden/bees.txt") and store.has_source(BUNDLED_SOURCE)
+    assert store.delete_source("garden/bees.txt") == 0
+    assert store.count() == bundled.chunks
+
+
+def test_another_embedding_model_is_refused_with_a_pointer_to_reindex(store: ArticleStore, settings: Settings) -> None:
+    Ingestor(store).ingest_document(BEES)
+    with pytest.raises(EmbeddingMismatch) as err:
+        ArticleStore(settings, other_model(store.backend))
+    message = str(err.value)
+    assert "`articlechat reindex`" in message
+    assert store.backend.model_id in message and "other-model-v2" in message
+    ArticleStore(settings, store.backend)  # the model that built it opens it
+
+
+def test_reindex_rebuilds_with_the_configured_model(store: ArticleStore, settings: Settings) -> None:
+    Ingestor(store).ingest_document(bundled_article())
+    Ingestor(store).ingest_document(BEES)
+    before = snapshot(store)
+    # A reindex that died earlier left its staging collection behind.
+    store.client.create_collection("articles-reindex").add(ids=["junk"], embeddings=[[0.0] * 384], documents=["x"])
+
+    other = ArticleStore(settings, other_model(store.backend), verify=False)
+    report = Ingestor(other).reindex()
+
+    assert sorted(report.added) == sorted(before) and not report.failed
+    assert other.collection.metadata["embedding_model"] == "other-model-v2"
+    assert [c.name for c in other.client.list_collections()] == ["articles"]
+    reopened = ArticleStore(settings, other_model(store.backend))
+    assert snapshot(reopened) == before
+    with pytest.raises(EmbeddingMismatch):
+        ArticleStore(settings, store.backend)
+    hits = reopened.search(reopened.backend.vectors(["honey for the winter"])[0].tolist(), 1)
+    assert hits[0].metadata["source"] == "garden/bees.txt"
+
+
+def test_cli_names_reindex_and_reindex_repairs(settings: Settings, embedding_backend: EmbeddingBackend) -> None:
+    """The user's path: a store built by another model, `ask` refuses, `reindex` rebuilds, `ask` answers."""
+    built = ArticleStore(settings, other_model(embedding_backend))
+    Ingestor(built).ingest_document(bundled_article())
+    before = snapshot(built)
+    refused = run_cli("ask", "Who did Kim Jong Un meet?")
+    assert refused.returncode == 1, refused.stderr
+    assert "other-model-v2" in refused.stderr and "`articlechat reindex`" in refused.stderr
+    assert "Traceback" not in refused.stderr and not refused.stdout
+
+    rebuilt = run_cli("reindex")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "reindexed 1 documents" in rebuilt.stdout
+    assert snapshot(ArticleStore(settings, embedding_backend)) == before
+
+
+def test_rebuilt_text_matches_documents_with_tight_chunks(tmp_path: Path, embedding_backend: EmbeddingBackend) -> None:
+    """`reindex` works from the stored chunks: their text and gaps must rebuild the cleaned text exactly."""
+    settings = Settings(_env_file=None, data_dir=tmp_path / "tight", chunk_size=120, chunk_overlap=0)
+    store = ArticleStore(settings, embedding_backend)
+    Ingestor(store).ingest_document(bundled_article())
+    Ingestor(store).ingest_document(BEES)
+    rebuilt = {d.source: d.text() for d in store.documents(with_text=True)}
+    assert rebuilt == {BUNDLED_SOURCE: bundled_article().text, "garden/bees.txt": BEES.text}
