@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from articlechat.config import Settings
 from articlechat.history import SessionStore
 from articlechat.store import ArticleStore
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from articlechat.chain.agent import Agent
 
 
 def open_store(settings: Settings, verify: bool = True) -> ArticleStore:
@@ -14,8 +21,18 @@ def open_store(settings: Settings, verify: bool = True) -> ArticleStore:
     return ArticleStore(settings, build_embeddings(settings), verify=verify)
 
 
-def build_agent(settings: Settings, store: ArticleStore | None = None):
-    """The agent for the configured answer backend."""
+def build_agent(settings: Settings, store: ArticleStore | None = None,
+                callbacks: list[BaseCallbackHandler] | None = None) -> Agent:
+    """The agent for the configured answer backend; ``callbacks`` (LangChain handlers) see every model call."""
     from articlechat.chain.agent import Agent
 
-    return Agent(settings, store or open_store(settings), SessionStore(settings.sessions_path))
+    store = store or open_store(settings)
+    sessions = SessionStore(settings.sessions_path)
+    if settings.answer_backend == "extractive":
+        return Agent(settings, store, sessions)
+    from articlechat.chain.generative import CONDENSE_MAX_TOKENS, GenerativeAgent
+    from articlechat.llm import build_chat_model
+
+    # Condensing a follow-up is optional: one try, and the extractive resolution stands when it fails.
+    condense_model = build_chat_model(settings, max_tokens=CONDENSE_MAX_TOKENS, max_retries=0)
+    return GenerativeAgent(settings, store, sessions, build_chat_model(settings), condense_model, callbacks)

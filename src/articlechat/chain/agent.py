@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from articlechat.chain.extractive import extract_answer
 from articlechat.chain.grounding import Grounding, ground
@@ -24,6 +25,14 @@ class Token:
     """A piece of the answer text, streamed as it is produced."""
 
     text: str
+
+
+class Composed(NamedTuple):
+    """An answer's text, the passage numbers it cites, and whether the extractive fallback wrote it."""
+
+    text: str
+    cited: set[int]
+    fallback: bool = False
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -76,27 +85,34 @@ class Agent:
                doc: str | None = None) -> Iterator[Token | Answer]:
         """Yield the answer text as :class:`Token` pieces, then the full :class:`Answer`."""
         question = clean_question(question, self.settings.max_question_chars)
+        if doc is not None:
+            doc = self.store.resolve_source(doc)
         session = self.sessions.open(session_id, doc)
         history = self.sessions.recent_turns(session.id, self.settings.history_turns)
         grounding = self.ground(question, history, session.doc)
         if grounding.verdict.answerable:
-            text, cited = yield from self.compose(question, history, grounding)
+            composed = yield from self.compose(question, history, grounding)
         else:
-            text, cited = decline_message(grounding), set()
-            yield Token(text)
-        answer = Answer(answer=text, answered=grounding.verdict.answerable, session_id=session.id,
-                        sources=sources_of(grounding, cited), backend=self.backend_name)
+            composed = Composed(decline_message(grounding), set())
+            yield Token(composed.text)
+        answer = Answer(answer=composed.text, answered=grounding.verdict.answerable, session_id=session.id,
+                        sources=sources_of(grounding, composed.cited), backend=self.backend_name,
+                        fallback=composed.fallback)
         self.sessions.add_exchange(session.id, question, answer.answer, answer.answered,
                                    [s.model_dump() for s in answer.sources])
         yield answer
 
     def ground(self, question: str, history: list[Turn], doc: str | None) -> Grounding:
         """Retrieve for the question (resolved against the history) and run the decline gate."""
-        retrieval = self.retriever.retrieve(question, standalone_query(question, history), doc)
+        return self.search(question, standalone_query(question, history), doc)
+
+    def search(self, question: str, query: str, doc: str | None) -> Grounding:
+        """Retrieve for ``question`` and its resolved ``query``, keep the top-k passages and judge them."""
+        retrieval = self.retriever.retrieve(question, query, doc)
         return ground(retrieval, self.settings.top_k, self.settings.decline_threshold)
 
-    def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Iterator[Token]:
-        """Produce the answer text from grounded evidence; returns (text, cited passage numbers)."""
+    def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Generator[Token, None, Composed]:
+        """Produce the answer from grounded evidence, streaming it as tokens; returns a :class:`Composed`."""
         text, cited = extract_answer(grounding.evidence)
         yield Token(text)
-        return text, cited
+        return Composed(text, cited)

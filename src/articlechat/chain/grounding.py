@@ -42,6 +42,7 @@ class Grounding:
     passages: list[Passage]
     evidence: list[Evidence]
     verdict: Verdict
+    query: str = ""  # what was searched: the question, resolved against the conversation
 
 
 def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
@@ -100,4 +101,5 @@ def ground(retrieval: Retrieval, top_k: int, threshold: float) -> Grounding:
         passage.score = round(best_per_passage.get(id(passage), passage.score), 4)
     kept = {id(p) for p in ranked}
     evidence = [e for e in evidence if id(e.passage) in kept]
-    return Grounding(ranked, evidence, judge(retrieval.question, retrieval.passages, evidence, threshold))
+    verdict = judge(retrieval.question, retrieval.passages, evidence, threshold)
+    return Grounding(ranked, evidence, verdict, retrieval.query)
