@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -58,6 +59,7 @@ def _ready_agent(settings: Settings) -> Agent:
     from articlechat.ingest import Ingestor, bundled_article
     from articlechat.runtime import build_agent
 
+    _show_warnings()
     agent = build_agent(settings)
     if Ingestor(agent.store).ensure_bundled_article():
         doc = bundled_article()
@@ -67,6 +69,19 @@ def _ready_agent(settings: Settings) -> Agent:
 
 def _err_dim(message: str) -> None:
     typer.secho(message, dim=True, err=True)
+
+
+class _WarningLine(logging.Handler):
+    """Shows a warning of articlechat's (such as a model fallback) as one line on stderr, without a traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.secho(f"warning: {record.getMessage()}", fg=typer.colors.YELLOW, err=True)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("articlechat")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
 
 
 def _print_answer(answer: Answer, streamed: bool = False) -> None:
@@ -99,7 +114,11 @@ def _stream_answer(agent: Agent, question: str, session_id: str | None, doc: str
 def ask(question: Annotated[str, typer.Argument(help="Your question about the article.")],
         session: SessionOpt = None, doc: DocOpt = None, as_json: JsonOpt = False, llm: LlmOpt = None) -> None:
     """Ask one question (continue a conversation with --session)."""
-    agent = _ready_agent(_settings(llm))
+    from articlechat.chain.agent import clean_question
+
+    settings = _settings(llm)
+    clean_question(question, settings.max_question_chars)  # refuse bad input before loading any model
+    agent = _ready_agent(settings)
     if as_json:
         typer.echo(agent.ask(question, session, doc).model_dump_json())
         return
@@ -230,14 +249,11 @@ def documents(as_json: JsonOpt = False) -> None:
 @handles_errors
 def remove(source: Annotated[str, typer.Argument(help="A source as `documents` lists it.")]) -> None:
     """Delete a document from the store."""
-    from articlechat.errors import NotFound
     from articlechat.runtime import open_store
 
-    removed = open_store(_settings(), verify=False).delete_source(source)
-    if not removed:
-        _err(f"error: {NotFound(f'No document {source!r} in the store (see `articlechat documents`).')}")
-        raise typer.Exit(1)
-    typer.echo(f"removed {source} ({removed} chunks)")
+    store = open_store(_settings(), verify=False)
+    source = store.resolve_source(source)
+    typer.echo(f"removed {source} ({store.delete_source(source)} chunks)")
 
 
 @app.command()
@@ -266,6 +282,35 @@ def sessions(as_json: JsonOpt = False) -> None:
     for s in found:
         first = (s.first_question or "")[:60]
         typer.echo(f"{s.id}  {s.updated_at}  {s.messages // 2} turns  {s.doc or 'all documents'}  {first}")
+
+
+@app.command()
+@handles_errors
+def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (default: ARTICLECHAT_HOST, else "
+                                                        "127.0.0.1).", show_default=False)] = None,
+          port: Annotated[int | None, typer.Option(help="Port (default: ARTICLECHAT_PORT, else 8000).",
+                                                   show_default=False)] = None,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the models; more than one "
+                                                           "needs a Chroma server).")] = 1,
+          reload: Annotated[bool, typer.Option("--reload", help="Restart when the code changes (development).")]
+          = False) -> None:
+    """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
+    import os
+
+    import uvicorn
+
+    from articlechat.api.observability import log_config
+
+    settings = _settings()  # bad settings fail here, before any worker starts
+    if workers > 1 and not settings.chroma_host:
+        raise ConfigError(f"--workers {workers} needs a Chroma server (ARTICLECHAT_CHROMA_HOST): the embedded store "
+                          "is not safe for several processes. Use --workers 1 or run a Chroma server.")
+    host, port = host or settings.host, port or settings.port
+    # The app factory runs in the worker processes and reads its settings from the environment.
+    os.environ.update(ARTICLECHAT_HOST=host, ARTICLECHAT_PORT=str(port))
+    uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
+                reload_dirs=[str(Path(__file__).parent)] if reload else None, log_config=log_config(),
+                access_log=False, timeout_graceful_shutdown=10)
 
 
 @app.command("eval")

@@ -1,0 +1,64 @@
+"""The FastAPI application: ``create_app(settings)``; ``articlechat serve`` runs it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio.to_thread import run_sync
+from fastapi import FastAPI
+
+from articlechat.api import web
+from articlechat.api.errors import install_error_handlers
+from articlechat.api.observability import Metrics, ModelCallTimer, RequestContextMiddleware
+from articlechat.api.routes import admin, chat, health, openai_compat
+from articlechat.api.runner import AgentRunner
+from articlechat.api.schemas import ErrorBody
+from articlechat.api.security import BodyLimitMiddleware, ChatLimits, JsonCORSMiddleware, cors_options
+from articlechat.api.state import AppState
+from articlechat.chain.agent import Agent
+from articlechat.config import Settings, load_settings
+
+log = logging.getLogger("articlechat.api")
+
+
+def load_agent(settings: Settings, metrics: Metrics) -> Agent:
+    """The agent for the configured backend, with the bundled article ingested into an empty store."""
+    from articlechat.ingest import Ingestor, bundled_article
+    from articlechat.runtime import build_agent
+
+    agent = build_agent(settings, callbacks=[ModelCallTimer(metrics.model_calls)])
+    if Ingestor(agent.store).ensure_bundled_article():
+        log.info("added the bundled article “%s” to the empty store", bundled_article().title)
+    return agent
+
+
+def create_app(settings: Settings | None = None, agent: Agent | None = None) -> FastAPI:
+    """The API for ``settings`` (default: from the environment). ``agent``: use this agent instead of loading one
+    at startup."""
+    settings = settings or load_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = agent or await run_sync(load_agent, settings, metrics)
+        app.state.articlechat = AppState(settings, metrics, ChatLimits(settings), AgentRunner(loaded, metrics))
+        log.info("ready: %s answers, %d chunks in the store", loaded.backend_name, await run_sync(loaded.store.count))
+        yield
+
+    app = FastAPI(title="articlechat", summary="Grounded, cited answers about the stored articles.",
+                  version="0.1.0", lifespan=lifespan,
+                  responses={"4XX": {"model": ErrorBody, "description": "An error: {error: {code, message}}."}})
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default=(settings.max_request_bytes, "ARTICLECHAT_MAX_REQUEST_BYTES"),
+                       limits={admin.UPLOAD_PATH: (settings.max_file_bytes + admin.MULTIPART_OVERHEAD,
+                                                   "ARTICLECHAT_MAX_FILE_BYTES")})
+    app.add_middleware(JsonCORSMiddleware, **cors_options(settings))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: ids and metrics for every response
+    app.include_router(chat.router)
+    app.include_router(openai_compat.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.include_router(web.router)  # the demo page `GET /` and the widget `GET /widget.js` (issue 5)
+    return app

@@ -1,0 +1,71 @@
+"""Run the synchronous agent off the event loop: answers, streams that stop when the client goes away, and
+conversations replayed from an OpenAI-style message history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+from anyio.to_thread import run_sync
+
+from articlechat.api.observability import Metrics
+from articlechat.chain.agent import Agent, Token
+from articlechat.contract import Answer
+
+_END = object()
+
+
+class AgentRunner:
+    """The one agent of this process, called from worker threads (the event loop never embeds or searches)."""
+
+    def __init__(self, agent: Agent, metrics: Metrics) -> None:
+        self.agent = agent
+        self.metrics = metrics
+
+    async def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
+        """The whole answer at once."""
+        answer = await run_sync(self.agent.ask, question, session_id, doc)
+        self._record(answer)
+        return answer
+
+    async def open_stream(self, question: str, session_id: str | None = None,
+                          doc: str | None = None) -> AsyncIterator[Token | Answer]:
+        """Start answering and wait for the first piece, so bad input raises here, before any response is sent;
+        then iterate the rest. Leaving the iteration early (client gone) closes the agent's stream."""
+        items = self.agent.stream(question, session_id, doc)
+        first = await run_sync(next, items, _END)  # an error here has finished the generator already
+        return self._rest(items, first)
+
+    async def _rest(self, items: Iterator[Token | Answer], item: Any) -> AsyncIterator[Token | Answer]:
+        try:
+            while item is not _END:
+                if isinstance(item, Answer):
+                    self._record(item)
+                yield item
+                item = await run_sync(next, items, _END)
+        except (GeneratorExit, anyio.get_cancelled_exc_class()):  # the client went away
+            self.metrics.disconnects.inc()
+            raise
+        finally:
+            if item is not _END:
+                with anyio.CancelScope(shield=True):
+                    await run_sync(items.close)  # GeneratorExit in the agent: the model call is abandoned
+
+    async def replay(self, turns: list[tuple[str, str]], doc: str | None) -> str | None:
+        """A new session holding the last ``turns`` (question, answer) that the agent reads as history; None when
+        there are none."""
+        keep = self.agent.settings.history_turns
+        if not turns or not keep:
+            return None
+        return await run_sync(self._replay, turns[-keep:], doc)
+
+    def _replay(self, turns: list[tuple[str, str]], doc: str | None) -> str:
+        sessions = self.agent.sessions
+        session = sessions.create(doc)
+        for question, answer in turns:
+            sessions.add_exchange(session.id, question, answer, True, [])
+        return session.id
+
+    def _record(self, answer: Answer) -> None:
+        self.metrics.record_answer(answer, self.agent.settings.answer_backend)

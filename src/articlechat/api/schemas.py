@@ -1,0 +1,147 @@
+"""Request and response bodies of the HTTP API (the answer itself is :class:`articlechat.contract.Answer`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from articlechat.contract import Source
+
+MODEL_ID = "articlechat"
+
+
+class AskRequest(BaseModel):
+    """A question, optionally continuing a session and/or scoped to one document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, description="The question (limit: ARTICLECHAT_MAX_QUESTION_CHARS).")
+    session_id: str | None = Field(None, description="Continue this conversation; omit to start a new one.")
+    doc: str | None = Field(None, description="Only this document (a source from GET /api/documents).")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+class MessageOut(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str
+    answered: bool | None = None
+    sources: list[Source] | None = None
+
+
+class SessionMessages(BaseModel):
+    session_id: str
+    doc: str | None
+    messages: list[MessageOut]
+
+
+class DocumentOut(BaseModel):
+    source: str
+    title: str | None
+    author: str | None
+    chunks: int
+    chars: int
+    ingested_at: str | None
+
+
+class UploadResult(BaseModel):
+    source: str
+    outcome: Literal["added", "unchanged", "replaced"]
+
+
+class RemoveResult(BaseModel):
+    source: str
+    removed_chunks: int
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    backend: str
+    chunks: int
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """An OpenAI chat message; only the text of user and assistant messages is used."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request. Sampling options are accepted and ignored; system messages are ignored
+    (the agent's grounding rules cannot be overridden by a client)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    doc: str | None = Field(None, description="articlechat extension: only this document.")
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop"] = "stop"
+    logprobs: None = None
+
+
+class AnswerFields(BaseModel):
+    """The answer contract's fields other than the text, carried at the top level of completions."""
+
+    answered: bool
+    session_id: str
+    sources: list[Source]
+    backend: str
+    fallback: bool
+
+
+class ChatCompletion(AnswerFields):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "articlechat"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

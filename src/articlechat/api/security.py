@@ -1,0 +1,134 @@
+"""Public-facing defaults: admin key check, the CORS allowlist and rate limits on the chat endpoints."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from articlechat.api.errors import AdminDisabled, RateLimited, Unauthorized, error_response
+from articlechat.config import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="The server's ARTICLECHAT_API_KEY.")
+_ANY_PORT = ":*"
+
+
+def require_admin(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Admit the request only with ``Authorization: Bearer <ARTICLECHAT_API_KEY>`` (compared in constant time)."""
+    key = request.app.state.articlechat.settings.api_key
+    if key is None:
+        raise AdminDisabled("Admin endpoints are disabled: set ARTICLECHAT_API_KEY on the server to enable them.")
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        raise Unauthorized("Missing or wrong API key: send the header 'Authorization: Bearer <ARTICLECHAT_API_KEY>'.")
+
+
+def cors_options(settings: Settings) -> dict[str, Any]:
+    """CORSMiddleware options: the configured origins (``:*`` = any port) plus the server's own; no credentials."""
+    exact = [o.rstrip("/") for o in settings.cors_origins if not o.endswith(_ANY_PORT)]
+    if settings.host not in ("0.0.0.0", "::"):
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        exact.append(f"http://{host}:{settings.port}")
+    any_port = [re.escape(o.removesuffix(_ANY_PORT)) + r"(?::\d{1,5})?" for o in settings.cors_origins
+                if o.endswith(_ANY_PORT)]
+    return {
+        "allow_origins": exact,
+        "allow_origin_regex": f"^(?:{'|'.join(any_port)})$" if any_port else None,
+        "allow_credentials": False,  # the API uses no cookies; never combine credentials with an open origin
+        "allow_methods": ["GET", "POST", "DELETE"],
+        "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
+        "expose_headers": ["X-Request-ID", "Retry-After"],
+        "max_age": 600,
+    }
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with a JSON error body when it refuses a preflight request."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        reason = bytes(response.body).decode()
+        return error_response(response.status_code, "cors_refused",
+                              f"{reason} (the allowed origins are set by ARTICLECHAT_CORS_ORIGINS).", headers)
+
+
+class BodyLimitMiddleware:
+    """413 with the JSON error body for a request body over its limit, announced (Content-Length) or streamed.
+
+    ``limits`` maps a path to (bytes, setting name); other paths get ``default``."""
+
+    def __init__(self, app: ASGIApp, default: tuple[int, str], limits: dict[str, tuple[int, str]]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, setting = self.limits.get(scope["path"], self.default)
+        message = f"The request body is over the limit of {limit:,} bytes ({setting})."
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await error_response(413, "payload_too_large", message)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message_in = await receive()
+            received += len(message_in.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, message)
+            return message_in
+
+        await self.app(scope, limited_receive, send)
+
+
+class ChatLimits:
+    """Per client address and per session request limits (moving windows, counted in this process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_client = parse_many(settings.rate_limit_client) if settings.rate_limit_client else []
+        self._per_session = parse_many(settings.rate_limit_session) if settings.rate_limit_session else []
+
+    def check_client(self, request: Request) -> None:
+        """Count a chat request from the client's address; :class:`RateLimited` when over a limit."""
+        address = request.client.host if request.client else "unknown"
+        self._hit(self._per_client, "client", address, "this address")
+
+    def check_session(self, session_id: str | None) -> None:
+        """Count a chat request in an existing session."""
+        if session_id:
+            self._hit(self._per_session, "session", session_id, "this session")
+
+    def _hit(self, items: list[RateLimitItem], kind: str, key: str, who: str) -> None:
+        for item in items:
+            if not self._limiter.hit(item, kind, key):
+                reset = self._limiter.get_window_stats(item, kind, key).reset_time
+                retry_after = max(1, math.ceil(reset - time.time()))
+                raise RateLimited(f"Too many requests from {who} (limit: {item}); retry in {retry_after} s.",
+                                  retry_after)
+
+
+def client_limit(request: Request) -> None:
+    """Dependency of the chat endpoints: the per-address rate limit."""
+    request.app.state.articlechat.limits.check_client(request)

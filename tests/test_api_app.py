@@ -1,0 +1,147 @@
+"""The app factory in this process: admin disabled without a key, a stream stopped by a client that leaves (real
+uvicorn in a thread), a failure in mid-stream, readiness with a Chroma server, model-call metrics with a real model."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from articlechat.api import create_app
+from articlechat.chain.agent import Agent, Composed, Token
+from articlechat.chain.extractive import extract_answer
+from articlechat.chain.grounding import Grounding
+from articlechat.config import Settings, load_settings
+from articlechat.embeddings import EmbeddingBackend
+from articlechat.errors import BackendError
+from articlechat.history import SessionStore, Turn
+from articlechat.store import ArticleStore
+from conftest import LlamaServer, use_model_server
+from servers import free_port, running_server, stop
+from test_api import QUESTION, error_of, sse_events
+
+PIECES = 40
+PAUSE = 0.05
+
+
+class SlowAgent(Agent):
+    """The extractive agent, its answer streamed in many pieces with a pause between them (as a model writes);
+    with ``fail_after``, it fails after that many pieces."""
+
+    def __init__(self, settings: Settings, store: ArticleStore, fail_after: int | None = None) -> None:
+        super().__init__(settings, store, SessionStore(settings.sessions_path))
+        self.fail_after = fail_after
+        self.produced = 0
+        self.abandoned = threading.Event()
+
+    def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Generator[Token, None, Composed]:
+        try:
+            for n in range(PIECES):
+                if n == self.fail_after:
+                    raise BackendError("The model server went away.")
+                time.sleep(PAUSE)
+                self.produced += 1
+                yield Token(f"{n} ")
+        except GeneratorExit:
+            self.abandoned.set()
+            raise
+        return Composed(*extract_answer(grounding.evidence))
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` under a real uvicorn on a free loopback port, in a thread; stopped when the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture
+def seeded_settings(seeded_data_dir: Path) -> Settings:
+    return load_settings(data_dir=seeded_data_dir, api_key=None, rate_limit_client="", rate_limit_session="")
+
+
+def test_admin_routes_are_disabled_without_a_key(seeded_settings: Settings, agent: Agent) -> None:
+    with TestClient(create_app(seeded_settings, agent=agent)) as client:
+        for response in (client.get("/api/documents"),
+                         client.get("/api/documents", headers={"Authorization": "Bearer anything"}),
+                         client.delete("/api/documents/x.txt"),
+                         client.post("/api/documents", files={"file": ("a.txt", b"text")})):
+            error = error_of(response, 403)
+            assert error["code"] == "admin_disabled" and "ARTICLECHAT_API_KEY" in error["message"]
+        assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200  # chat stays public
+
+
+def test_a_client_that_leaves_stops_the_answer(seeded_settings: Settings,
+                                               embedding_backend: EmbeddingBackend) -> None:
+    agent = SlowAgent(seeded_settings, ArticleStore(seeded_settings, embedding_backend))
+    with serving(create_app(seeded_settings, agent=agent)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        with http.stream("POST", "/api/ask/stream", json={"question": QUESTION}) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(lines) == "event: token"
+        assert agent.abandoned.wait(PIECES * PAUSE), "the agent's stream was not closed"
+        assert agent.produced < PIECES / 2
+        sessions = agent.sessions.list()
+        assert len(sessions) == 1 and sessions[0].messages == 0  # nothing half-answered was recorded
+        metrics = http.get("/metrics").text
+        assert "articlechat_stream_disconnects_total 1.0" in metrics
+
+
+def test_a_failure_mid_stream_is_an_error_event(seeded_settings: Settings,
+                                                embedding_backend: EmbeddingBackend) -> None:
+    agent = SlowAgent(seeded_settings, ArticleStore(seeded_settings, embedding_backend), fail_after=3)
+    with TestClient(create_app(seeded_settings, agent=agent)) as client:
+        events = sse_events(client.post("/api/ask/stream", json={"question": QUESTION}))
+        assert [name for name, _ in events] == ["token"] * 3 + ["error"]
+        assert json.loads(events[-1][1]) == {"error": {"code": "backend_error",
+                                                       "message": "The model server went away."}}
+
+
+def test_readiness_follows_the_store(tmp_path: Path) -> None:
+    """With a Chroma server: ready while it answers (the bundled article ingested into it), 503 once it is gone."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(tmp_path / "chroma"),
+               "--host", "127.0.0.1", "--port", str(port)]
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port)
+    with (running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", tmp_path / "chroma.log") as chroma,
+          TestClient(create_app(settings)) as client):
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["chunks"] >= 10
+        stop(chroma)
+        error = error_of(client.get("/readyz"), 503)
+        assert error["code"] == "store_unavailable" and "cannot be reached" in error["message"]
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_model_calls_are_timed_with_a_real_model_server(monkeypatch: pytest.MonkeyPatch, seeded_data_dir: Path,
+                                                        llama_server: LlamaServer) -> None:
+    use_model_server(monkeypatch, llama_server.base_url)
+    with TestClient(create_app(load_settings(data_dir=seeded_data_dir))) as client:
+        answer = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert answer["backend"] == "openai" and not answer["fallback"]
+        declined = client.post("/api/ask", json={"question": "What is the GDP of North Korea?"}).json()
+        assert not declined["answered"]
+        metrics = client.get("/metrics").text
+    assert 'articlechat_model_call_duration_seconds_count{outcome="ok"} 1.0' in metrics  # none for the decline
+    assert 'articlechat_answers_total{backend="openai",outcome="answered"} 1.0' in metrics
+    assert 'articlechat_answers_total{backend="openai",outcome="declined"} 1.0' in metrics
