@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from articlechat.chain.agent import Agent
 from articlechat.config import Settings, load_settings
+from articlechat.contract import Answer
 from articlechat.embeddings import EmbeddingBackend, build_embeddings
 from articlechat.history import SessionStore
 from articlechat.ingest import Ingestor
+from articlechat.runtime import build_agent
 from articlechat.store import ArticleStore
+from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_SET = REPO.parent / "shared" / "eval" / "qa_dev.jsonl"
@@ -75,3 +86,96 @@ def seeded_data_dir(bundled_data_dir: Path, data_dir: Path) -> Path:
 def agent(seeded_data_dir: Path, settings: Settings, embedding_backend: EmbeddingBackend) -> Iterator[Agent]:
     """The extractive agent over the bundled article."""
     yield Agent(settings, ArticleStore(settings, embedding_backend), SessionStore(settings.sessions_path))
+
+
+def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """``articlechat ARGS`` in its own process, as a user runs it, on this test's ARTICLECHAT_DATA_DIR."""
+    return subprocess.run([sys.executable, "-m", "articlechat", *args], input=stdin, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+# --- Generative backends: the packaged SmolLM2 behind llama.cpp's OpenAI-compatible server -----------------------
+
+LLAMA_API_KEY = "test-key"  # the llama.cpp server checks it, so a wrong key gets a real 401
+LLAMA_MODEL = "smollm2"
+
+
+@dataclass
+class LlamaServer:
+    """A running ``python -m llama_cpp.server``."""
+
+    base_url: str  # what OPENAI_BASE_URL is set to
+    process: subprocess.Popen
+
+
+class ModelCalls(BaseCallbackHandler):
+    """Records every chat-model call an agent makes: its tags (which step) and prompt, and the tokens streamed."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.prompts: list[str] = []
+        self.tokens = 0
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
+                            tags: list[str] | None = None, **kwargs: Any) -> None:
+        self.steps += [t.removeprefix("articlechat:") for t in tags or [] if t.startswith("articlechat:")]
+        self.prompts.append("\n".join(m.text for m in messages[0]))
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.tokens += 1
+
+
+def check_citations(answer: Answer) -> None:
+    """Every [n] in the answer names a source given, the cited sources are exactly those, and an answer cites one."""
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert numbers <= {s.n for s in answer.sources}
+    assert numbers == {s.n for s in answer.sources if s.cited}
+    assert bool(numbers) == answer.answered
+
+
+@contextmanager
+def llama_server_running(gguf: Path, log_dir: Path) -> Iterator[LlamaServer]:
+    """Serve ``gguf`` on a free loopback port with one thread; stopped when the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LLAMA_MODEL,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
+               "--n_threads_batch", "1", "--api_key", LLAMA_API_KEY]
+    url = f"http://127.0.0.1:{port}"
+    with running_server(command, f"{url}/v1/models", log_dir / "llama-server.log", timeout=120) as process:
+        yield LlamaServer(f"{url}/v1", process)
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The packaged SmolLM2 GGUF (`scripts/install --dev` installs it)."""
+    from articlechat.llm import packaged_gguf
+
+    return packaged_gguf()
+
+
+@pytest.fixture(scope="session")
+def llama_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """One llama.cpp server for the whole session."""
+    with llama_server_running(smollm2_gguf, tmp_path_factory.mktemp("llama")) as server:
+        yield server
+
+
+@pytest.fixture
+def model_calls() -> ModelCalls:
+    return ModelCalls()
+
+
+def use_model_server(monkeypatch: pytest.MonkeyPatch, base_url: str, api_key: str = LLAMA_API_KEY) -> None:
+    """Point the openai backend at ``base_url`` the way a user does, through the environment; short answers."""
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    monkeypatch.setenv("ARTICLECHAT_LLM_MODEL", LLAMA_MODEL)
+    monkeypatch.setenv("ARTICLECHAT_MAX_TOKENS", "48")
+    monkeypatch.setenv("ARTICLECHAT_TOP_K", "2")  # a shorter prompt: one llama.cpp thread reads ~150 tokens/s
+
+
+def served_agent(seeded_data_dir: Path, embedding_backend: EmbeddingBackend, calls: ModelCalls) -> Agent:
+    """The agent the environment configures, over a copy of the bundled article, with ``calls`` recording."""
+    settings = load_settings(data_dir=seeded_data_dir)
+    return build_agent(settings, ArticleStore(settings, embedding_backend), callbacks=[calls])

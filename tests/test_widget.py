@@ -1,0 +1,498 @@
+"""The chat widget and demo page in a real browser (Debian's Chromium via Playwright) against a real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from articlechat.api.web import render_demo
+from articlechat.config import Settings
+from articlechat.embeddings import EmbeddingBackend
+from articlechat.ingest import BUNDLED_SOURCE, Ingestor
+from articlechat.ingest.load import LoadedDocument
+from articlechat.store import ArticleStore
+from servers import free_port, running_server
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+DEMO_DOC = BUNDLED_SOURCE
+WAIT_MS = 15_000
+
+# A document whose text carries markup payloads; its source is a javascript: URL that must never become a link.
+HOSTILE_SOURCE = "javascript:window.__pwned='link'"
+HOSTILE_TEXT = """<img src=x onerror="window.__pwned='title';alert('title')"> The Lighthouse Bakery
+
+The lighthouse bakery in Port Ellery bakes seaweed bread every morning. The head baker says the secret ingredient \
+of the seaweed bread is smoked sea salt <img src=x onerror="window.__pwned='img';alert('img')"> from the northern \
+cliffs.
+
+The bakery opens at six in the morning <script>window.__pwned='script';alert('script')</script> and closes at two \
+in the afternoon, except on Sundays when it stays closed.
+"""
+HOSTILE_GREETING = "<b>Ask</b> me about the bakery <img src=x onerror=\"alert('greeting')\">"
+# Host page CSS that would wreck any widget not isolated in a Shadow DOM.
+HOSTILE_CSS = """
+* { display: block !important; color: transparent !important; font-size: 0 !important; line-height: 0 !important;
+    font-family: "Comic Sans MS", cursive !important; box-sizing: content-box !important; }
+button, textarea, section, div, header, form { all: unset !important; width: 7px !important;
+    background: red !important; position: static !important; }
+.launcher, .panel, .msg, .log { display: none !important; }
+head, style, script { display: none !important; }
+"""
+
+
+class Publisher(ThreadingHTTPServer):
+    """A publisher's site on another origin: serves the HTML pages put in ``pages`` (path -> HTML)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        super().__init__(("127.0.0.1", 0), _PublisherPage)
+        self.origin = f"http://127.0.0.1:{self.server_port}"
+
+
+class _PublisherPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        assert isinstance(self.server, Publisher)
+        page = self.server.pages.get(self.path)
+        body = (page or "not found").encode()
+        self.send_response(200 if page else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+
+@pytest.fixture(scope="module")
+def publisher() -> Iterator[Publisher]:
+    site = Publisher()
+    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, embedding_backend: EmbeddingBackend,
+           publisher: Publisher) -> Iterator[str]:
+    """A real uvicorn server over the bundled article plus the hostile document, allowing browsers on its own
+    origin and the publisher's (only); yields its base URL."""
+    work = tmp_path_factory.mktemp("widget")
+    data_dir = work / "data"
+    shutil.copytree(bundled_data_dir, data_dir)
+    store = ArticleStore(Settings(_env_file=None, data_dir=data_dir), embedding_backend)
+    Ingestor(store).ingest_text(HOSTILE_TEXT.encode(), "bakery.txt", source=HOSTILE_SOURCE)
+    port = free_port()
+    env = {"ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_HOST": "127.0.0.1", "ARTICLECHAT_PORT": str(port),
+           "ARTICLECHAT_CORS_ORIGINS": publisher.origin, "ARTICLECHAT_RATE_LIMIT_CLIENT": "",
+           "ARTICLECHAT_RATE_LIMIT_SESSION": "", "ARTICLECHAT_LLM": "extractive", "OPENAI_API_KEY": "",
+           "OPENAI_BASE_URL": ""}  # nothing from the developer's environment
+    command = [sys.executable, "-m", "uvicorn", "articlechat.api.app:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with running_server(command, f"{base}/readyz", work / "server.log", env=env, timeout=90):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    sync_api.expect.set_options(timeout=WAIT_MS)  # generous: the machine may be busy with other tests
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: sync_api.Browser) -> Iterator[sync_api.BrowserContext]:
+    context = browser.new_context(viewport={"width": 1200, "height": 780}, color_scheme="light")
+    context.set_default_timeout(WAIT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(context: sync_api.BrowserContext, dialogs: list[str]) -> sync_api.Page:
+    """A page that records every alert/confirm/prompt (none may fire)."""
+    page = context.new_page()
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    return page
+
+
+class Widget:
+    """The widget on a page, located through its (open) shadow root."""
+
+    def __init__(self, page: sync_api.Page) -> None:
+        self.page = page
+        self.launcher = page.locator("articlechat-widget .launcher")
+        self.panel = page.locator("articlechat-widget .panel")
+        self.input = page.locator("articlechat-widget textarea")
+        self.log = page.locator("articlechat-widget [role=log]")
+
+    def open(self, tap: bool = False) -> None:
+        """Open the panel with a click (or a tap) and wait until its opening animation is over."""
+        if tap:
+            self.launcher.tap()
+        else:
+            self.launcher.click()
+        sync_api.expect(self.panel).to_be_visible()
+        self.panel.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
+
+    def ask(self, question: str) -> sync_api.Locator:
+        """Send ``question``; returns the finished answer message."""
+        count = self.answers().count()
+        self.input.fill(question)
+        self.input.press("Enter")
+        answer = self.answers().nth(count)
+        sync_api.expect(answer).to_be_visible()
+        sync_api.expect(answer).not_to_have_attribute("aria-busy", "true")
+        sync_api.expect(answer).not_to_have_class(re.compile(r"\berror\b"))
+        return answer
+
+    def answers(self) -> sync_api.Locator:
+        return self.log.locator(".msg.bot:not(:first-child)")
+
+    def active(self) -> str:
+        """What has the keyboard focus inside the widget (tag.class#id)."""
+        return self.page.evaluate("""() => {
+            const el = document.querySelector('articlechat-widget').shadowRoot.activeElement;
+            return el ? `${el.tagName.toLowerCase()}.${el.className}#${el.id}` : '';
+        }""")
+
+
+def ask_stream(base: str, question: str, **body: str) -> dict:
+    """The `done` event of a real /api/ask/stream call (what the widget must have rendered)."""
+    with httpx.stream("POST", f"{base}/api/ask/stream", json={"question": question, **body}, timeout=30) as r:
+        events = r.read().decode().replace("\r\n", "\n").split("\n\n")
+    done = next(e for e in events if e.startswith("event: done"))
+    return json.loads(done.split("data: ", 1)[1])
+
+
+def test_widget_js_is_served_as_cacheable_script(server: str) -> None:
+    response = httpx.get(f"{server}/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "max-age=" in response.headers["cache-control"]
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
+    again = httpx.get(f"{server}/widget.js", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in response.text, f"widget.js must not use {sink}"
+
+
+def test_demo_page_shows_the_bundled_article_with_the_widget(server: str) -> None:
+    response = httpx.get(f"{server}/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    html = response.text
+    assert "<h1>Russia and North Korea talks are just a diplomatic spectacle</h1>" in html
+    assert '<p class="byline">By Lawrence White</p>' in html
+    assert "Hanoi summit" in html
+    assert '<script src="/widget.js" data-doc="bundled/russia-north-korea-talks.txt" async></script>' in html
+    assert escape(f'<script src="{server}/widget.js" data-articlechat-url="{server}" async></script>') in html
+
+
+def test_demo_page_escapes_every_piece_of_the_document() -> None:
+    doc = LoadedDocument("a.txt", "Intro <b>x</b>\n\n<script>alert(1)</script> body", '<img src=x onerror="alert(1)">',
+                         "</p><script>")
+    html = render_demo(doc, "http://127.0.0.1:1")
+    assert "<script>alert" not in html and "<img" not in html and "</p><script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; body" in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+CONTRAST_JS = """el => {
+    const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+    const channel = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    let back = [255, 255, 255];
+    for (let e = el; e; e = e.parentElement || e.getRootNode().host) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || c[3] > 0) { back = c; break; }
+    }
+    const [a, b] = [luminance(rgb(getComputedStyle(el).color)), luminance(back)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def assert_readable(widget: Widget) -> None:
+    """Every kind of text in the widget meets WCAG AA contrast (4.5:1) against what is behind it."""
+    for selector in (".header h2", ".log > .msg.bot:first-child", ".msg.user", ".msg.declined", ".label", ".cite",
+                     ".passage figcaption", ".passage blockquote", ".passage mark", ".msg.error [role=alert]", ".foot",
+                     "textarea"):
+        for element in widget.page.locator(f"articlechat-widget {selector}").all():
+            ratio = element.evaluate(CONTRAST_JS)
+            assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f}"
+
+
+def test_ask_cite_follow_up_reload_and_new_conversation(server: str, page: sync_api.Page, dialogs: list[str]) -> None:
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    sync_api.expect(widget.panel).to_be_hidden()
+    widget.open()
+    sync_api.expect(widget.input).to_be_focused()
+
+    question = "Why is Russia unlikely to offer sanctions relief?"
+    with page.expect_response(f"{server}/api/ask/stream") as streamed:
+        answer = widget.ask(question)
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
+    expected = ask_stream(server, question, doc=DEMO_DOC)
+    assert expected["answered"]
+    text = answer.inner_text()
+    for piece in re.split(r"\s*\[\d+\]\s*", expected["answer"]):
+        assert piece.strip() in text
+
+    cited = {s["n"]: s for s in expected["sources"] if s["cited"]}
+    citation = answer.locator(".cite").first
+    source = cited[int(citation.inner_text())]
+    citation.click()
+    sync_api.expect(citation).to_have_attribute("aria-expanded", "true")
+    passage = answer.locator(".passage")
+    sync_api.expect(passage).to_be_visible()
+    sync_api.expect(passage.locator("figcaption")).to_contain_text(source["title"])
+    sync_api.expect(passage.locator("blockquote")).to_have_text(source["text"])
+    claim = re.split(r"\s*\[\d+\]\s*", expected["answer"])[0]  # the sentence cited first is marked in the passage
+    sync_api.expect(passage.locator("mark")).to_have_text(claim)
+    assert_readable(widget)
+    page.screenshot(path=str(ARTIFACTS / "widget.png"))
+    citation.click()
+    sync_api.expect(passage).to_be_hidden()
+
+    follow_up = widget.ask("What about China?")
+    sync_api.expect(follow_up).to_contain_text("China")
+    sync_api.expect(follow_up).not_to_have_class(re.compile("declined"))
+    session_id = page.evaluate(f"localStorage.getItem('articlechat:session:{server}|{DEMO_DOC}')")
+    stored = httpx.get(f"{server}/api/sessions/{session_id}/messages").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"] * 2
+
+    page.reload()
+    widget.open()
+    sync_api.expect(widget.log.locator(".msg.user")).to_have_text([f"You: {question}", "You: What about China?"])
+    sync_api.expect(widget.answers()).to_have_count(2)
+    sync_api.expect(widget.answers().first.locator(".cite").first).to_be_visible()
+
+    page.get_by_role("button", name="New conversation").click()
+    sync_api.expect(widget.log.locator(".msg")).to_have_count(1)
+    assert page.evaluate(f"localStorage.getItem('articlechat:session:{server}|{DEMO_DOC}')") is None
+    for _ in range(50):  # the old session is deleted in the background
+        if httpx.get(f"{server}/api/sessions/{session_id}/messages").status_code == 404:
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail("the old session was not deleted on the server")
+    assert not dialogs
+
+
+def test_declines_politely_and_recovers_from_errors(server: str, page: sync_api.Page) -> None:
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    declined = widget.ask("What is the capital of France?")
+    sync_api.expect(declined).to_have_class(re.compile(r"\bdeclined\b"))
+    sync_api.expect(declined).to_contain_text("Not in the article")
+    sync_api.expect(declined.locator(".cite")).to_have_count(0)
+    assert_readable(widget)
+
+    failures = [
+        (lambda route: route.abort("internetdisconnected"), "Can't reach the chat service"),
+        (lambda route: route.fulfill(status=429, headers={"Retry-After": "1"},
+                                     json={"error": {"code": "rate_limited", "message": "slow down"}}),
+         "Please wait 1 s"),
+        (lambda route: route.fulfill(status=503, json={"error": {"code": "unavailable", "message": "x"}}),
+         "error 503"),
+    ]
+    for handler, message in failures:
+        page.route(f"{server}/api/ask/stream", handler)
+        widget.input.fill("Who wrote the article?")
+        widget.input.press("Enter")
+        error = widget.log.locator(".msg.error")
+        sync_api.expect(error.get_by_role("alert")).to_contain_text(message)
+        assert_readable(widget)
+        page.unroute(f"{server}/api/ask/stream")
+        retry = error.get_by_role("button", name="Retry", exact=True)
+        sync_api.expect(retry).to_be_enabled(timeout=5000)  # a 429 counts down Retry-After first
+        retry.click()
+        sync_api.expect(error).to_have_count(0)
+        sync_api.expect(widget.answers().last).to_contain_text("Lawrence White")
+
+
+def test_keyboard_only(server: str, page: sync_api.Page) -> None:
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    sync_api.expect(widget.launcher).to_be_attached()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if widget.active().startswith("button.launcher"):
+            break
+    assert widget.active().startswith("button.launcher")
+    page.keyboard.press("Enter")
+    sync_api.expect(widget.panel).to_be_visible()
+    assert widget.active() == "textarea.#question"
+    sync_api.expect(widget.log).to_have_attribute("aria-live", "polite")
+    page.keyboard.type("Who wrote the article?")
+    page.keyboard.press("Enter")
+    sync_api.expect(widget.answers().first).to_contain_text("Lawrence White")
+    sync_api.expect(widget.answers().first).not_to_have_attribute("aria-busy", "true")
+
+    seen = set()
+    for _ in range(8):  # Tab cycles inside the open panel
+        page.keyboard.press("Tab")
+        seen.add(widget.active())
+        assert page.evaluate("document.activeElement.tagName") == "ARTICLECHAT-WIDGET"
+        assert page.evaluate("""() => { const root = document.querySelector('articlechat-widget').shadowRoot;
+                                       return root.querySelector('.panel').contains(root.activeElement); }""")
+    assert {"button.icon-button#", "button.cite#", "textarea.#question", "button.send#"} <= seen
+    widget.input.focus()
+    for _ in range(5):  # back through the citation, the log, Close and New conversation, then wraps to Send
+        page.keyboard.press("Shift+Tab")
+    assert widget.active() == "button.send#"
+
+    for _ in range(6):
+        if widget.active() == "button.cite#":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    sync_api.expect(widget.answers().first.locator(".passage")).to_be_visible()
+
+    page.keyboard.press("Escape")
+    sync_api.expect(widget.panel).to_be_hidden()
+    assert widget.active().startswith("button.launcher")
+    page.keyboard.press(" ")
+    sync_api.expect(widget.panel).to_be_visible()
+    assert widget.active() == "textarea.#question"
+
+
+def test_hostile_host_page_and_hostile_article(server: str, publisher: Publisher, page: sync_api.Page,
+                                               dialogs: list[str]) -> None:
+    publisher.pages["/hostile.html"] = f"""<!doctype html><html><head><style>{HOSTILE_CSS}</style></head><body>
+        <h1>A publisher's page</h1><span id="probe" class="launcher panel msg cite root">probe</span>
+        <script src="{server}/widget.js" data-articlechat-url="{server}" data-doc="{escape(HOSTILE_SOURCE)}"
+            data-title="Bakery questions" data-greeting="{escape(HOSTILE_GREETING)}" data-theme="dark"
+            data-accent="#ffd400" data-position="bottom-left" async></script></body></html>"""
+    page.goto(f"{publisher.origin}/hostile.html")
+    widget = Widget(page)
+    launcher = page.get_by_role("button", name="Open chat: Bakery questions")
+    sync_api.expect(launcher).to_be_visible()
+    box = launcher.bounding_box()
+    assert box and box["width"] == 58 and box["x"] < 100  # bottom-left, full size despite the page's CSS
+    launcher.click()
+    sync_api.expect(widget.panel).to_be_visible()
+    panel = widget.panel.bounding_box()
+    assert panel and panel["width"] >= 360 and panel["height"] >= 400
+    sync_api.expect(widget.log.locator(".msg").first).to_have_text(HOSTILE_GREETING)
+    assert widget.log.locator(".msg").first.evaluate("el => getComputedStyle(el).fontSize") == "15px"
+    assert page.locator("articlechat-widget .root").get_attribute("data-scheme") == "dark"
+    assert page.locator("articlechat-widget .header").evaluate("el => getComputedStyle(el).color") == "rgb(17, 20, 24)"
+
+    answer = widget.ask("What is the secret ingredient of the seaweed bread?")
+    sync_api.expect(answer).to_contain_text("smoked sea salt")
+    answer.locator(".cite").first.click()
+    passage = answer.locator(".passage")
+    sync_api.expect(passage.locator("figcaption")).to_contain_text("<img src=x onerror=")
+    sync_api.expect(passage.locator("blockquote")).to_contain_text("<script>window.__pwned='script'")
+    sync_api.expect(passage.locator("a")).to_have_count(0)  # a javascript: source never becomes a link
+    assert_readable(widget)
+
+    shadow_markup = page.evaluate("""() => document.querySelector('articlechat-widget').shadowRoot
+                                              .querySelectorAll('img, script, iframe, [onerror]').length""")
+    assert shadow_markup == 0
+    assert page.evaluate("window.__pwned") is None
+    assert not dialogs
+    probe = page.locator("#probe")  # the widget's CSS does not reach the host page
+    assert probe.evaluate("el => getComputedStyle(el).position") == "static"
+    assert probe.evaluate("el => getComputedStyle(el).borderRadius") == "0px"
+
+
+def test_phone_viewport(server: str, browser: sync_api.Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/")
+        widget = Widget(page)
+        widget.open(tap=True)
+        assert widget.panel.bounding_box() == {"x": 0, "y": 0, "width": 390, "height": 844}
+        assert page.locator("articlechat-widget .root").get_attribute("data-scheme") == "dark"  # theme auto
+        assert widget.input.evaluate("el => getComputedStyle(el).fontSize") == "16px"  # no zoom on focus
+        answer = widget.ask("What were the talks focused on?")
+        sync_api.expect(answer.locator(".cite").first).to_be_in_viewport()
+        assert_readable(widget)
+        page.screenshot(path=str(ARTIFACTS / "widget-phone.png"))
+        page.get_by_role("button", name="Close chat").tap()
+        sync_api.expect(widget.launcher).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_origins_outside_the_cors_allowlist_cannot_ask(server: str, publisher: Publisher, page: sync_api.Page) -> None:
+    publisher.pages["/plain.html"] = (f'<!doctype html><p>Another site</p><script src="{server}/widget.js" '
+                                      f'data-articlechat-url="{server}" async></script>')
+    page.goto(f"{publisher.origin.replace('127.0.0.1', 'localhost')}/plain.html")  # same site, another origin
+    widget = Widget(page)
+    widget.open()
+    widget.input.fill("Who wrote the article?")
+    widget.input.press("Enter")
+    sync_api.expect(widget.log.locator(".msg.error")).to_contain_text("Can't reach the chat service")
+
+
+def test_a_session_the_server_forgot_starts_afresh(server: str, page: sync_api.Page) -> None:
+    key = f"articlechat:session:{server}|{DEMO_DOC}"
+    page.goto(f"{server}/")
+    page.evaluate("key => localStorage.setItem(key, 'forgotten-session-0123')", key)
+    page.reload()
+    widget = Widget(page)
+    widget.open()  # restoring gets a 404: the stored id is dropped, no error shown
+    sync_api.expect(widget.log.locator(".msg")).to_have_count(1)
+    assert page.evaluate("key => localStorage.getItem(key)", key) is None
+
+    page.evaluate("key => localStorage.setItem(key, 'forgotten-session-0123')", key)
+    widget.ask("Who wrote the article?")  # asking in it gets a 404: asked again in a new session
+    new_id = page.evaluate("key => localStorage.getItem(key)", key)
+    assert new_id and new_id != "forgotten-session-0123"
+
+
+def test_tokens_stream_into_one_answer(server: str, page: sync_api.Page) -> None:
+    """Pieces, comments, pings, CRLF and LF line ends and multi-line data, as any SSE server may send them."""
+    done = {"answer": "Smoked sea\nsalt. [1]", "answered": True, "session_id": "streamed-session-01", "backend": "x",
+            "fallback": False, "sources": [{"n": 1, "text": "Smoked sea salt.", "source": "https://example.org/a",
+                                             "title": "A page", "start": 0, "end": 16, "score": 0.9, "cited": True}]}
+    body = (": ping\r\n\r\nevent: token\r\ndata: {\"text\": \"Smoked \"}\r\n\r\nevent: token\ndata: {\"text\":\n"
+            "data:  \"sea\\nsalt. [1]\"}\n\nevent: sources\ndata: []\n\n"
+            f"event: done\r\ndata: {json.dumps(done)}\r\n\r\n")
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(body=body, content_type="text/event-stream"))
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    answer = widget.ask("What is the secret?")
+    assert answer.inner_text().splitlines()[-2:] == ["Smoked sea", "salt. 1"]
+    answer.locator(".cite").click()
+    link = answer.locator(".passage a")
+    sync_api.expect(link).to_have_attribute("href", "https://example.org/a")  # http(s) sources are links
+    sync_api.expect(link).to_have_attribute("rel", "noopener noreferrer")
