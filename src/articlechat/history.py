@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class SessionStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._local = threading.local()  # one connection per thread, reused across calls
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -84,15 +86,19 @@ class SessionStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
             db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes, no fsync per answer
             db.execute("PRAGMA foreign_keys=ON")
             db.row_factory = sqlite3.Row
+            self._local.db = db
+        try:
             yield db
         finally:
-            db.close()
+            if db.in_transaction:  # an error inside BEGIN ... COMMIT must not leave the connection mid-transaction
+                db.rollback()
 
     def create(self, doc: str | None = None) -> SessionInfo:
         """Start a session with a random, unguessable id."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -51,13 +52,23 @@ def standalone_query(question: str, history: list[Turn]) -> str:
     return question
 
 
+@lru_cache(maxsize=4096)
+def _sentences(chunk_id: str, text: str, start: int, spans: str, packed: str,
+               dimension: int) -> tuple[list[Span], np.ndarray]:
+    """A chunk's sentences and their vectors, decoded once per chunk (ids change whenever the content does)."""
+    sentences = [Span(a, b, text[a - start : b - start]) for a, b in json.loads(spans or "[]")]
+    vectors = decode_vectors(packed or "", dimension)
+    vectors.flags.writeable = False  # shared between requests
+    return sentences, vectors
+
+
 def _passage(hit: Hit, dimension: int) -> Passage:
     meta = hit.metadata
     start = int(meta["start"])
-    sentences = [Span(a, b, hit.text[a - start : b - start]) for a, b in json.loads(meta.get("sentences") or "[]")]
-    vectors = decode_vectors(meta.get("sentence_vectors") or "", dimension)
+    sentences, vectors = _sentences(hit.id, hit.text, start, meta.get("sentences", ""),
+                                    meta.get("sentence_vectors", ""), dimension)
     return Passage(0, hit.text, meta["source"], meta.get("title") or None, start, int(meta["end"]), hit.score,
-                   sentences, vectors)
+                   list(sentences), vectors)
 
 
 class Retriever:
