@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from articlechat.config import Settings
 from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import EmbeddingMismatch, NotFound, StoreUnavailable
+
+_Operation = TypeVar("_Operation", bound=Callable[..., Any])
 
 
 @dataclass
@@ -60,20 +64,53 @@ def chroma_client(settings: Settings) -> Any:
                 token = settings.chroma_auth_token.get_secret_value()
                 is_bearer = settings.chroma_auth_header.lower() == "authorization"
                 headers[settings.chroma_auth_header] = f"Bearer {token}" if is_bearer else token
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl,
                 headers=headers, settings=chroma_settings,
             )
+            _bound_requests(client, settings.chroma_timeout)
+            return client
         settings.chroma_path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
     except Exception as exc:  # chromadb raises many types for an unreachable or unreadable store
         raise StoreUnavailable(f"Cannot open the Chroma store ({_where(settings)}): {exc}") from exc
 
 
+def _bound_requests(client: Any, seconds: float) -> None:
+    """Give every request of a chromadb HttpClient a timeout: chromadb builds its httpx session with none (a hung
+    server would hang the caller) and has no setting for it."""
+    import httpx
+
+    client._server._session.timeout = httpx.Timeout(seconds)
+
+
 def _where(settings: Settings) -> str:
     if settings.chroma_host:
         return f"server {settings.chroma_host}:{settings.chroma_port}"
     return str(settings.chroma_path)
+
+
+def _guarded(operation: _Operation) -> _Operation:
+    """Wrap a store operation: an unreachable or hung Chroma server raises :class:`StoreUnavailable`, and a
+    collection handle gone stale (the collection was rebuilt by another process, e.g. `reindex`) is reopened by name
+    and the operation tried once more."""
+
+    @wraps(operation)
+    def guarded(self: ArticleStore, *args: Any, **kwargs: Any) -> Any:
+        import httpx
+        from chromadb.errors import NotFoundError
+
+        try:
+            try:
+                return operation(self, *args, **kwargs)
+            except NotFoundError:
+                self._open()
+                return operation(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"The Chroma {_where(self.settings)} cannot be reached "
+                                   f"({type(exc).__name__}: {exc or 'no answer'}).") from exc
+
+    return cast(_Operation, guarded)
 
 
 class ArticleStore:
@@ -123,9 +160,11 @@ class ArticleStore:
                 "or change ARTICLECHAT_EMBEDDINGS back."
             )
 
+    @_guarded
     def count(self) -> int:
         return self.collection.count()
 
+    @_guarded
     def search(self, query_vector: list[float], k: int, source: str | None = None) -> list[Hit]:
         """The ``k`` chunks nearest to ``query_vector``, optionally only from document ``source``."""
         found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
@@ -133,10 +172,20 @@ class ArticleStore:
         )
         return [Hit(doc.id or "", doc.page_content, doc.metadata, 1.0 - distance) for doc, distance in found]
 
+    @_guarded
+    def first_chunk(self, source: str) -> Hit | None:
+        """The opening chunk of document ``source`` (its title and lead)."""
+        data = self.collection.get(where={"$and": [{"source": source}, {"chunk": 0}]},
+                                   include=["documents", "metadatas"])
+        if not data["ids"]:
+            return None
+        return Hit(data["ids"][0], data["documents"][0], data["metadatas"][0], 1.0)
+
     def chunk_ids(self, source: str) -> set[str]:
         """Ids of the chunks stored for ``source``."""
         return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
+    @_guarded
     def add_chunks(self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]],
                    vectors: list[list[float]]) -> None:
         """Upsert chunks whose vectors were computed already."""
@@ -146,6 +195,7 @@ class ArticleStore:
             self.collection.upsert(ids=ids[begin:end], documents=texts[begin:end],
                                    metadatas=metadatas[begin:end], embeddings=vectors[begin:end])
 
+    @_guarded
     def delete_ids(self, ids: list[str]) -> None:
         if ids:
             self.collection.delete(ids=ids)
@@ -156,6 +206,7 @@ class ArticleStore:
         self.delete_ids(ids)
         return len(ids)
 
+    @_guarded
     def documents(self, with_text: bool = False) -> list[DocumentInfo]:
         """Every document in the store, by source."""
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
@@ -175,6 +226,7 @@ class ArticleStore:
                 info.spans.append((int(meta["start"]), text))
         return sorted(by_source.values(), key=lambda d: d.source)
 
+    @_guarded
     def has_source(self, source: str) -> bool:
         return bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
 
@@ -182,9 +234,10 @@ class ArticleStore:
         """The stored source that ``name`` means: the source itself, or a file path as the user typed it."""
         if self.has_source(name):
             return name
-        absolute = str(Path(name).expanduser().resolve())
-        if self.has_source(absolute):
-            return absolute
+        if "\0" not in name:  # no path holds a NUL byte (resolving one raises)
+            absolute = str(Path(name).expanduser().resolve())
+            if self.has_source(absolute):
+                return absolute
         raise NotFound(f"No document '{name}' in the store (see `articlechat documents`).")
 
     def staging(self) -> ArticleStore:

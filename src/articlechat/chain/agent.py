@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from articlechat.chain.extractive import extract_answer
-from articlechat.chain.grounding import Grounding, ground
+from articlechat.chain.grounding import Grounding, ground, ground_in_opening
+from articlechat.chain.lexical import asks_for_gist
 from articlechat.chain.retrieval import Retriever, standalone_query
 from articlechat.config import Settings
 from articlechat.contract import Answer, Source
@@ -109,6 +110,11 @@ class Agent:
     def search(self, question: str, query: str, doc: str | None) -> Grounding:
         """Retrieve for ``question`` and its resolved ``query``, keep the top-k passages and judge them."""
         retrieval = self.retriever.retrieve(question, query, doc)
+        about_document = asks_for_gist(question)
+        if about_document and retrieval.passages:
+            opening = self.retriever.opening(doc or retrieval.passages[0].source)
+            if opening:
+                return ground_in_opening(retrieval, opening, self.settings.top_k, 1 if about_document == "title" else 2)
         return ground(retrieval, self.settings.top_k, self.settings.decline_threshold)
 
     def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Generator[Token, None, Composed]:

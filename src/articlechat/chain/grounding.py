@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from articlechat.chain.lexical import content_terms, focus_terms, occurs_in, vocabulary
+from articlechat.chain.lexical import answer_pattern, content_terms, focus_terms, occurs_in, vocabulary
 from articlechat.chain.retrieval import Passage, Retrieval
 from articlechat.ingest.split import Span
 
@@ -13,6 +13,8 @@ LEXICAL_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.5
 # With a missing focus term, only a very close sentence still counts as an answer (the wording differs, not the topic).
 STRONG_MATCH = 0.7
+# A sentence of the wanted form (a date for "When...?") must be nearly as relevant as the best sentence overall.
+TYPED_RATIO = 0.8
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,16 @@ def judge(question: str, candidates: list[Passage], evidence: list[Evidence], th
 
 
 def ground(retrieval: Retrieval, top_k: int, threshold: float) -> Grounding:
-    """Rerank the candidate passages by their best sentence, keep ``top_k``, number them and judge them."""
+    """Rerank the candidate passages by their best sentence, keep ``top_k``, number them and judge them.
+
+    When the question's wording fixes the form of its answer ("When...?", "How many...?"), only sentences of that form
+    count as evidence; with none, the question is declined.
+    """
     evidence = rank_evidence(retrieval)
+    wanted = answer_pattern(retrieval.question)
+    if wanted and evidence:
+        best = evidence[0].score
+        evidence = [e for e in evidence if wanted.search(e.sentence.text) and e.score >= TYPED_RATIO * best]
     best_per_passage: dict[int, float] = {}
     for e in evidence:
         best_per_passage.setdefault(id(e.passage), e.score)
@@ -103,3 +113,18 @@ def ground(retrieval: Retrieval, top_k: int, threshold: float) -> Grounding:
     evidence = [e for e in evidence if id(e.passage) in kept]
     verdict = judge(retrieval.question, retrieval.passages, evidence, threshold)
     return Grounding(ranked, evidence, verdict, retrieval.query)
+
+
+def ground_in_opening(retrieval: Retrieval, opening: Passage, top_k: int, sentences: int) -> Grounding:
+    """Ground a question about the document as a whole in its opening: the title (and the lead sentence).
+
+    The opening passage becomes source [1], the retrieved passages follow.
+    """
+    others = [p for p in retrieval.passages if (p.source, p.start) != (opening.source, opening.start)]
+    passages = [opening, *others][:top_k]
+    for n, passage in enumerate(passages, start=1):
+        passage.n = n
+        passage.score = round(passage.score, 4)
+    lead = [s for s in opening.sentences if not s.text.startswith("By ")][:sentences]
+    evidence = [Evidence(opening, sentence, 1.0, 1.0, 1.0) for sentence in lead]
+    return Grounding(passages, evidence, Verdict(bool(evidence), 1.0), retrieval.query)

@@ -30,7 +30,9 @@ body bodies month months year years day days date time times place places part p
 type types sort sorts name names number numbers amount lot group groups reason reasons role roles person someone
 something anything country countries organisation organization event events fact facts detail details example
 verdict opinion opinions view views argument arguments conclusion conclusions point points thesis claim claims stance
-summary gist takeaway idea ideas message main overall key tone purpose
+summary gist takeaway idea ideas message main overall key tone purpose outcome outcomes result results effect effects
+impact consequence consequences implication significance goal goals aim aims motive motives motivation cause causes
+benefit benefits advantage advantages one two three four five six seven eight nine ten both title titles headline
 """.split())
 ANAPHORA = frozenset("""
 it its he him his she her hers they them their theirs this that these those there then such former latter one ones
@@ -139,6 +141,56 @@ def focus_terms(question: str, vocab: set[str]) -> list[str]:
         if not pos or noun_only or noun_here or asked_how:
             missing.append(word)
     return missing
+
+
+_NUMBER = (r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
+           r"|fifty|hundred|thousand|million|billion|dozen|half|twice|once)\b")
+_DATE = (r"\b(?:1[5-9]|20)\d\d(?:s)?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|February|March|April|June|July|August"
+         r"|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+         r"|\b(?:today|yesterday|tomorrow|ago|decade|century|centuries)\b")
+_QUANTITY = r"\b(?:little|limited|few|several|many|much|most|some|no|none|small|large|significant|amount)\b"
+# What a question asks for, when its wording says: a date, a number or amount, a duration or an age.
+_ANSWER_TYPES = (
+    (re.compile(r"^\W*(?:(?:since |until )?when|(?:in |on )?(?:what|which) (?:year|date|month|day|decade))\b", re.I),
+     re.compile(_DATE)),
+    (re.compile(r"\bhow many\b", re.I), re.compile(_NUMBER, re.I)),
+    (re.compile(r"\bhow much\b", re.I), re.compile(f"{_NUMBER}|{_QUANTITY}", re.I)),
+    (re.compile(r"\bhow long\b", re.I),
+     re.compile(rf"(?:{_NUMBER}|\ba few|\bseveral|\bmany)\s+(?:second|minute|hour|day|week|month|year|decade)s?\b"
+                r"|\bsince\b", re.I)),
+    (re.compile(r"\bhow old\b", re.I), re.compile(_NUMBER, re.I)),
+)
+
+
+_DOCUMENT = r"(?:article|piece|op-?ed|story|essay|column|text|post|report)"
+_GIST = re.compile(
+    rf"\b(?:summar(?:y|ise|ize)|gist|tl;?dr|in a nutshell|thesis|(?:main|central|key|overall) (?:point|argument|idea"
+    rf"|message|claim|takeaway)s?|what(?:'s| is| are) (?:the|this) {_DOCUMENT}(?:'s)? (?:about|saying|arguing))\b",
+    re.IGNORECASE,
+)
+_TITLE = re.compile(rf"\b(?:title|headline)\b.*\b{_DOCUMENT}\b|\b{_DOCUMENT}\b.*\b(?:title|headline|called)\b",
+                    re.IGNORECASE)
+
+
+_REQUEST_WORDS = frozenset("give provide quick short brief briefly me can could".split())
+
+
+def asks_for_gist(question: str) -> str | None:
+    """"title" or "gist" when the question asks about the document as a whole ("Summarize the article") rather than
+    about something in it ("What is the main point about sanctions?")."""
+    for kind, pattern in (("title", _TITLE), ("gist", _GIST)):
+        if match := pattern.search(question):
+            rest = question[: match.start()] + question[match.end() :]
+            topic = [t for t in content_terms(rest) if t not in FRAME_WORDS and t not in _REQUEST_WORDS
+                     and not re.fullmatch(_DOCUMENT, t)]
+            return None if topic else kind
+    return None
+
+
+def answer_pattern(question: str) -> re.Pattern[str] | None:
+    """A pattern that any sentence answering ``question`` must match (a date for "when", a number for "how many"...),
+    or None when the question's wording does not constrain the answer's form."""
+    return next((wanted for asks, wanted in _ANSWER_TYPES if asks.search(question)), None)
 
 
 def refers_back(question: str) -> bool:

@@ -96,3 +96,8 @@ class Retriever:
         hits = sorted(best.values(), key=lambda h: h.score, reverse=True)[: self.candidates]
         passages = [_passage(hit, backend.dimension()) for hit in hits]
         return Retrieval(question, query, vectors[0], vectors[-1], passages)
+
+    def opening(self, source: str) -> Passage | None:
+        """The first passage of document ``source``."""
+        hit = self.store.first_chunk(source)
+        return _passage(hit, self.store.backend.dimension()) if hit else None
