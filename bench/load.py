@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import free_port, running_server  # the test suite's server launcher
+from servers import ApiServer, articlechat_serve  # the test suite's server launcher
 
 QUESTIONS = [
     "Who did Kim Jong Un meet on the 25th of April?",
@@ -45,16 +45,15 @@ TARGET = {"rps": 80.0, "p95_ms": 100.0, "errors": 0}
 
 
 @contextmanager
-def own_server() -> Iterator[str]:
-    """`articlechat serve` on a free port over a fresh data directory; yields its base URL."""
+def own_server(workers: int = 1, **env: str) -> Iterator[ApiServer]:
+    """`articlechat serve --workers N` on a free port over a fresh data directory (the bundled article, the extractive
+    default, rate limits off, the embedded store unless ``env`` names a Chroma server); stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="articlechat-load-") as tmp:
-        port = free_port()
         env = {"ARTICLECHAT_DATA_DIR": str(Path(tmp) / "data"), "ARTICLECHAT_LLM": "extractive",
-               "ARTICLECHAT_RATE_LIMIT_CLIENT": "", "ARTICLECHAT_RATE_LIMIT_SESSION": ""}
-        command = [sys.executable, "-m", "articlechat", "serve", "--port", str(port)]
-        url = f"http://127.0.0.1:{port}"
-        with running_server(command, f"{url}/readyz", Path(tmp) / "server.log", env=env, timeout=120):
-            yield url
+               "ARTICLECHAT_RATE_LIMIT_CLIENT": "", "ARTICLECHAT_RATE_LIMIT_SESSION": "",
+               "ARTICLECHAT_CHROMA_HOST": "", **env}
+        with articlechat_serve(Path(tmp), env, "--workers", str(workers), timeout=180) as server:
+            yield server
 
 
 async def ask_once(http: httpx.AsyncClient, question: str) -> str | None:
@@ -119,8 +118,8 @@ def main() -> None:
     if args.url:
         result = asyncio.run(run_load(args.url.rstrip("/"), args.clients, args.seconds, args.rate))
     else:
-        with own_server() as url:
-            result = asyncio.run(run_load(url, args.clients, args.seconds, args.rate))
+        with own_server() as server:
+            result = asyncio.run(run_load(server.url, args.clients, args.seconds, args.rate))
     met = (result["rps"] >= TARGET["rps"] and result["p95_ms"] <= TARGET["p95_ms"]
            and result["errors"] <= TARGET["errors"])
     if args.json:

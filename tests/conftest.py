@@ -7,12 +7,14 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
@@ -27,7 +29,7 @@ from articlechat.history import SessionStore
 from articlechat.ingest import Ingestor
 from articlechat.runtime import build_agent
 from articlechat.store import ArticleStore
-from servers import free_port, running_server
+from servers import articlechat_serve, free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_SET = REPO.parent / "shared" / "eval" / "qa_dev.jsonl"
@@ -35,12 +37,15 @@ EXTRA_SET = Path(__file__).parent / "data" / "qa_extra.jsonl"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's .env, API keys or data directory."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chroma: ChromaServer | None) -> None:
+    """No test reads the developer's .env, API keys or data directory. The store is the embedded one under the data
+    directory or, in server mode, a collection of the test's own on the session's Chroma server."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTICLECHAT_DATA_DIR", str(tmp_path / "data"))
+    for name, value in store_env(store_settings(tmp_path / "data", chroma)).items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +58,7 @@ def embedding_backend() -> EmbeddingBackend:
 def bundled_data_dir(tmp_path_factory: pytest.TempPathFactory, embedding_backend: EmbeddingBackend) -> Path:
     """A data directory holding the bundled article, built once and copied by the tests that need it."""
     data_dir = tmp_path_factory.mktemp("bundled") / "data"
-    settings = Settings(_env_file=None, data_dir=data_dir)
-    Ingestor(ArticleStore(settings, embedding_backend)).ensure_bundled_article()
+    Ingestor(ArticleStore(store_settings(data_dir, None), embedding_backend)).ensure_bundled_article()
     return data_dir
 
 
@@ -76,9 +80,10 @@ def store(settings: Settings, embedding_backend: EmbeddingBackend) -> ArticleSto
 
 
 @pytest.fixture
-def seeded_data_dir(bundled_data_dir: Path, data_dir: Path) -> Path:
-    """This test's data directory, holding a copy of the store with the bundled article."""
-    shutil.copytree(bundled_data_dir, data_dir)
+def seeded_data_dir(bundled_data_dir: Path, data_dir: Path, embedding_backend: EmbeddingBackend) -> Path:
+    """This test's data directory; its store (embedded, or its collection on the Chroma server) holds a copy of the
+    bundled article."""
+    seed_store(bundled_data_dir, load_settings(data_dir=data_dir), embedding_backend)
     return data_dir
 
 
@@ -179,3 +184,114 @@ def served_agent(seeded_data_dir: Path, embedding_backend: EmbeddingBackend, cal
     """The agent the environment configures, over a copy of the bundled article, with ``calls`` recording."""
     settings = load_settings(data_dir=seeded_data_dir)
     return build_agent(settings, ArticleStore(settings, embedding_backend), callbacks=[calls])
+
+
+# --- The store: embedded, or a real Chroma server (`chroma run`) -------------------------------------------------
+
+CHROMA_CLI = Path(sys.executable).with_name("chroma")  # installed with chromadb
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chroma", choices=("both", "local", "server"), default=os.environ.get("ARTICLECHAT_TEST_CHROMA", "both"),
+        help="Store the tests use. both (default): modules that set CHROMA_MODES (store, ingest, API) run each test "
+             "against the embedded store and against a Chroma server, the others on the embedded store; local or "
+             "server: every test on that store. Default from ARTICLECHAT_TEST_CHROMA.")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With --chroma=both, run the tests of modules that set ``CHROMA_MODES`` once per mode."""
+    if "chroma_mode" not in metafunc.fixturenames or metafunc.config.getoption("--chroma") != "both":
+        return
+    modes = list(getattr(metafunc.module, "CHROMA_MODES", ()))
+    if len(modes) > 1:  # session scope: session fixtures (servers) are built once per mode
+        metafunc.parametrize("chroma_mode", modes, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def chroma_mode(request: pytest.FixtureRequest) -> str:
+    """'local' (the embedded store) or 'server' (the session's Chroma server); see ``--chroma``."""
+    return getattr(request, "param", "server" if request.config.getoption("--chroma") == "server" else "local")
+
+
+@dataclass
+class ChromaServer:
+    """A running `chroma run`."""
+
+    port: int
+    path: Path  # where it persists
+    process: subprocess.Popen
+    host: str = "127.0.0.1"
+
+
+@contextmanager
+def chroma_server_running(path: Path, log: Path, port: int | None = None) -> Iterator[ChromaServer]:
+    """`chroma run` on 127.0.0.1 (a free port unless given), persisting under ``path``; stopped when the block ends."""
+    port = port or free_port()
+    command = [str(CHROMA_CLI), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", log) as process:
+        yield ChromaServer(port, path, process)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """One Chroma server for the session; every test gets a collection of its own on it."""
+    work = tmp_path_factory.mktemp("chroma")
+    with chroma_server_running(work / "chroma", work / "chroma.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chroma(chroma_mode: str, request: pytest.FixtureRequest) -> ChromaServer | None:
+    """The Chroma server of this mode; None for the embedded store."""
+    return request.getfixturevalue("chroma_server") if chroma_mode == "server" else None
+
+
+def store_settings(data_dir: Path, chroma: ChromaServer | None) -> Settings:
+    """Settings for a store of its own: the embedded one under ``data_dir``, or a new collection on ``chroma``."""
+    if chroma is None:
+        return load_settings(data_dir=data_dir, chroma_host=None, collection="articles")
+    return load_settings(data_dir=data_dir, chroma_host=chroma.host, chroma_port=chroma.port,
+                         collection=f"test-{uuid.uuid4().hex[:16]}")
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The environment selecting ``settings``' store, for processes the tests start."""
+    return {"ARTICLECHAT_CHROMA_HOST": settings.chroma_host or "", "ARTICLECHAT_CHROMA_PORT": str(settings.chroma_port),
+            "ARTICLECHAT_COLLECTION": settings.collection}
+
+
+def seed_store(bundled_data_dir: Path, target: Settings, backend: EmbeddingBackend) -> None:
+    """Copy the bundled article's store to ``target``'s store, vectors and all (nothing is embedded again)."""
+    if not target.chroma_host:
+        shutil.copytree(bundled_data_dir, target.data_dir)
+        return
+    data = ArticleStore(store_settings(bundled_data_dir, None), backend).collection.get(
+        include=["documents", "metadatas", "embeddings"])
+    vectors = np.asarray(data["embeddings"]).tolist()
+    ArticleStore(target, backend).add_chunks(data["ids"], data["documents"], data["metadatas"], vectors)
+
+
+# --- API servers -------------------------------------------------------------------------------------------------
+
+API_KEY = "test-admin-key-0123456789"
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test server: its own data, the extractive default, nothing from the developer."""
+    return {"ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_LLM": "extractive", "OPENAI_API_KEY": "",
+            "OPENAI_BASE_URL": "", "ARTICLECHAT_API_KEY": "", **extra}
+
+
+@pytest.fixture(scope="session")
+def two_workers(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, embedding_backend: EmbeddingBackend,
+                chroma_server: ChromaServer) -> Iterator[str]:
+    """`articlechat serve --workers 2` on a collection of the session's Chroma server holding the bundled article,
+    admin key set, rate limits off; yields its base URL."""
+    work = tmp_path_factory.mktemp("workers")
+    store = store_settings(work / "data", chroma_server)
+    seed_store(bundled_data_dir, store, embedding_backend)
+    env = server_env(work / "data", **store_env(store), ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_RATE_LIMIT_CLIENT="",
+                     ARTICLECHAT_RATE_LIMIT_SESSION="")
+    with articlechat_serve(work, env, "--workers", "2") as server:
+        yield server.url

@@ -6,10 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -60,3 +62,22 @@ def running_server(command: list[str], ready_url: str, log: Path, env: dict[str,
         yield process
     finally:
         stop(process)
+
+
+class ApiServer(NamedTuple):
+    """A running `articlechat serve`."""
+
+    url: str
+    process: subprocess.Popen  # the leader of its own process group (with --workers N, the workers are in it too)
+    log: Path
+
+
+@contextmanager
+def articlechat_serve(work: Path, env: dict[str, str], *options: str, timeout: float = 120.0) -> Iterator[ApiServer]:
+    """`articlechat serve OPTIONS` on a free 127.0.0.1 port with ``env`` (log: ``work/server.log``), once /readyz
+    answers; stopped when the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "articlechat", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    url, log = f"http://127.0.0.1:{port}", work / "server.log"
+    with running_server(command, f"{url}/readyz", log, env=env, timeout=timeout) as process:
+        yield ApiServer(url, process, log)

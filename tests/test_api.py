@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +12,12 @@ import openai
 import pytest
 
 from articlechat.contract import Answer
+from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest import BUNDLED_SOURCE
-from conftest import check_citations
+from conftest import API_KEY, ChromaServer, check_citations, seed_store, server_env, store_env, store_settings
 from servers import free_port, running_server
 
-API_KEY = "test-admin-key-0123456789"
+CHROMA_MODES = ("local", "server")  # every test runs against the embedded store and a Chroma server
 MAX_FILE_BYTES = 20_000
 MAX_REQUEST_BYTES = 20_000
 MAX_MESSAGES = 8
@@ -32,19 +32,15 @@ Its lamp was converted to electricity in 1931, and the keepers left in 1978 when
 """
 
 
-def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a test server: its own data, the extractive default, nothing from the developer."""
-    return {"ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_LLM": "extractive", "OPENAI_API_KEY": "",
-            "OPENAI_BASE_URL": "", "ARTICLECHAT_API_KEY": "", **extra}
-
-
 @pytest.fixture(scope="session")
-def base_url(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path) -> Iterator[str]:
-    """One server for the module: admin key set, rate limits off, small size limits, a publisher origin allowed."""
+def base_url(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, embedding_backend: EmbeddingBackend,
+             chroma: ChromaServer | None) -> Iterator[str]:
+    """One server per store mode: admin key set, rate limits off, small size limits, a publisher origin allowed."""
     work = tmp_path_factory.mktemp("api")
-    shutil.copytree(bundled_data_dir, work / "data")
+    store = store_settings(work / "data", chroma)
+    seed_store(bundled_data_dir, store, embedding_backend)
     port = free_port()
-    env = server_env(work / "data", ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_RATE_LIMIT_CLIENT="",
+    env = server_env(work / "data", **store_env(store), ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_RATE_LIMIT_CLIENT="",
                      ARTICLECHAT_RATE_LIMIT_SESSION="", ARTICLECHAT_MAX_FILE_BYTES=str(MAX_FILE_BYTES),
                      ARTICLECHAT_MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES), ARTICLECHAT_MAX_MESSAGES=str(MAX_MESSAGES),
                      ARTICLECHAT_CORS_ORIGINS=f"{PUBLISHER},http://localhost:*")

@@ -4,7 +4,6 @@ uvicorn in a thread), a failure in mid-stream, readiness with a Chroma server, m
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -26,8 +25,8 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import BackendError
 from articlechat.history import SessionStore, Turn
 from articlechat.store import ArticleStore
-from conftest import LlamaServer, use_model_server
-from servers import free_port, running_server, stop
+from conftest import LlamaServer, chroma_server_running, use_model_server
+from servers import free_port, stop
 from test_api import QUESTION, error_of, sse_events
 
 PIECES = 40
@@ -119,18 +118,15 @@ def test_a_failure_mid_stream_is_an_error_event(seeded_settings: Settings,
 
 def test_readiness_follows_the_store(tmp_path: Path) -> None:
     """With a Chroma server: ready while it answers (the bundled article ingested into it), 503 once it is gone."""
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(tmp_path / "chroma"),
-               "--host", "127.0.0.1", "--port", str(port)]
-    settings = load_settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port)
-    with (running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", tmp_path / "chroma.log") as chroma,
-          TestClient(create_app(settings)) as client):
-        ready = client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["chunks"] >= 10
-        stop(chroma)
-        error = error_of(client.get("/readyz"), 503)
-        assert error["code"] == "store_unavailable" and "cannot be reached" in error["message"]
-        assert client.get("/healthz").status_code == 200  # alive, just not ready
+    with chroma_server_running(tmp_path / "chroma", tmp_path / "chroma.log") as chroma:
+        settings = load_settings(data_dir=tmp_path / "data", chroma_host=chroma.host, chroma_port=chroma.port)
+        with TestClient(create_app(settings)) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["chunks"] >= 10
+            stop(chroma.process)
+            error = error_of(client.get("/readyz"), 503)
+            assert error["code"] == "store_unavailable" and "cannot be reached" in error["message"]
+            assert client.get("/healthz").status_code == 200  # alive, just not ready
 
 
 def test_model_calls_are_timed_with_a_real_model_server(monkeypatch: pytest.MonkeyPatch, seeded_data_dir: Path,

@@ -14,6 +14,7 @@ from articlechat.ingest.split import chunk_id, chunk_spans
 from articlechat.store import ArticleStore
 from conftest import run_cli
 
+CHROMA_MODES = ("local", "server")  # every test runs against the embedded store and a Chroma server
 BEES = "Bees in winter\n\nHoney bees cluster inside the hive to stay warm. Workers shiver to make heat.\n"
 CATS = "# Cats at rest\n\nCats sleep for about fifteen hours a day. Kittens sleep even longer.\n"
 TIDES = ("<html><head><title>Tides</title><script>var x = 1;</script></head><body><h1>How tides work</h1>"

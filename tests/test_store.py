@@ -13,6 +13,7 @@ from articlechat.ingest.load import parse_document
 from articlechat.store import ArticleStore
 from conftest import run_cli
 
+CHROMA_MODES = ("local", "server")  # every test runs against the embedded store and a Chroma server
 BEES = parse_document("Bees in winter\n\nHoney bees cluster inside the hive to stay warm. Workers shiver their flight "
                       "muscles to make heat.\n\nA colony needs about 20 kilograms of honey to survive the winter.",
                       "text", "garden/bees.txt")
@@ -77,20 +78,35 @@ def test_reindex_rebuilds_with_the_configured_model(store: ArticleStore, setting
     Ingestor(store).ingest_document(BEES)
     before = snapshot(store)
     # A reindex that died earlier left its staging collection behind.
-    store.client.create_collection("articles-reindex").add(ids=["junk"], embeddings=[[0.0] * 384], documents=["x"])
+    staging = f"{settings.collection}-reindex"
+    store.client.create_collection(staging).add(ids=["junk"], embeddings=[[0.0] * 384], documents=["x"])
 
     other = ArticleStore(settings, other_model(store.backend), verify=False)
     report = Ingestor(other).reindex()
 
     assert sorted(report.added) == sorted(before) and not report.failed
     assert other.collection.metadata["embedding_model"] == "other-model-v2"
-    assert [c.name for c in other.client.list_collections()] == ["articles"]
+    names = {c.name for c in other.client.list_collections()}
+    assert settings.collection in names and staging not in names
     reopened = ArticleStore(settings, other_model(store.backend))
     assert snapshot(reopened) == before
     with pytest.raises(EmbeddingMismatch):
         ArticleStore(settings, store.backend)
     hits = reopened.search(reopened.backend.vectors(["honey for the winter"])[0].tolist(), 1)
     assert hits[0].metadata["source"] == "garden/bees.txt"
+
+
+def test_a_collection_rebuilt_elsewhere_is_reopened(store: ArticleStore, settings: Settings) -> None:
+    """Another holder of the store (a second worker, the CLI) reindexes: this one's collection handle went stale."""
+    Ingestor(store).ingest_document(BEES)
+    Ingestor(ArticleStore(settings, store.backend)).reindex()  # drops the collection, renames the rebuilt one
+    assert store.count() == len(store.chunk_ids("garden/bees.txt")) > 0
+    hits = store.search(store.backend.vectors(["honey for the winter"])[0].tolist(), 1)
+    assert hits[0].metadata["source"] == "garden/bees.txt"
+    Ingestor(ArticleStore(settings, other_model(store.backend), verify=False)).reindex()
+    for _ in range(2):  # rebuilt with another model: refused, every time
+        with pytest.raises(EmbeddingMismatch, match="`articlechat reindex`"):
+            store.count()
 
 
 def test_cli_names_reindex_and_reindex_repairs(settings: Settings, embedding_backend: EmbeddingBackend) -> None:

@@ -303,8 +303,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
 
     settings = _settings()  # bad settings fail here, before any worker starts
     if workers > 1 and not settings.chroma_host:
-        raise ConfigError(f"--workers {workers} needs a Chroma server (ARTICLECHAT_CHROMA_HOST): the embedded store "
-                          "is not safe for several processes. Use --workers 1 or run a Chroma server.")
+        raise ConfigError(f"--workers {workers} needs a Chroma server: the embedded store is not safe for several "
+                          "processes. Start one with `chroma run --path DIR --host 127.0.0.1 --port 8001` (installed "
+                          "with chromadb), then set ARTICLECHAT_CHROMA_HOST=127.0.0.1 and ARTICLECHAT_CHROMA_PORT=8001;"
+                          " or use --workers 1.")
     host, port = host or settings.host, port or settings.port
     # The app factory runs in the worker processes and reads its settings from the environment.
     os.environ.update(ARTICLECHAT_HOST=host, ARTICLECHAT_PORT=str(port))

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     chroma_ssl: bool = False
     chroma_auth_header: str = "Authorization"
     chroma_auth_token: SecretStr | None = None
+    chroma_timeout: float = Field(10.0, gt=0, description="Seconds a Chroma server request may take; then 503.")
 
     # Ingestion
     chunk_size: int = Field(600, ge=100, le=8000, description="Characters per chunk.")

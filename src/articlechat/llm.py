@@ -6,6 +6,7 @@ ones a user must fix (wrong key, unknown model) from the ones the agent answers 
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -113,6 +114,7 @@ def _load_llama(path: str, threads: int) -> tuple[Any, threading.Lock]:
                       verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"ARTICLECHAT_LLAMACPP_MODEL_PATH: cannot load {path} ({exc})") from None
+    atexit.register(llama.close)  # free it while llama_cpp is still intact, not in a destructor at shutdown
     return llama, threading.Lock()
 
 

@@ -108,7 +108,7 @@ def _guarded(operation: _Operation) -> _Operation:
                 return operation(self, *args, **kwargs)
         except httpx.TransportError as exc:
             raise StoreUnavailable(f"The Chroma {_where(self.settings)} cannot be reached "
-                                   f"({type(exc).__name__}: {exc or 'no answer'}).") from exc
+                                   f"({type(exc).__name__}: {str(exc) or 'no answer'}).") from exc
 
     return cast(_Operation, guarded)
 
@@ -121,15 +121,16 @@ class ArticleStore:
         self.settings = settings
         self.backend = backend
         self.client = client or chroma_client(settings)
+        self.verify = verify
         self._open()
-        if verify:
-            self.check_embedding_model()
 
     def _open(self) -> None:
+        """Open the collection by name (again, after another process rebuilt it). With :attr:`verify`, refuse one
+        built with another embedding model, keeping the handle in use."""
         from langchain_chroma import Chroma
 
         try:
-            self.vectorstore = Chroma(
+            opened = Chroma(
                 client=self.client,
                 collection_name=self.settings.collection,
                 embedding_function=self.backend.embeddings,
@@ -141,15 +142,17 @@ class ArticleStore:
             )
         except Exception as exc:
             raise StoreUnavailable(f"Cannot open the collection '{self.settings.collection}': {exc}") from exc
+        if self.verify:
+            self._refuse_other_model(opened._collection.metadata or {})
+        self.vectorstore = opened
 
     @property
     def collection(self) -> Any:
         """The underlying chromadb collection."""
         return self.vectorstore._collection
 
-    def check_embedding_model(self) -> None:
-        """Refuse a collection built with another embedding model or dimension."""
-        meta = self.collection.metadata or {}
+    def _refuse_other_model(self, meta: dict[str, Any]) -> None:
+        """Refuse a collection (its metadata) built with another embedding model or dimension."""
         built_with = (meta.get("embedding_model"), meta.get("embedding_dim"))
         wanted = (self.backend.model_id, self.backend.dimension())
         if built_with[0] and built_with != wanted:

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
 from articlechat.errors import ArticlechatError
@@ -73,13 +74,24 @@ async def _articlechat_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, message, headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = "No such endpoint; see /docs for the API."
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_response(exc.status_code, code, message, headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header for a 405: the methods of every route at the matched path (Starlette names only those
+    of the first route with that path)."""
+    path = getattr(request.scope.get("route"), "path", None)
+    routes = [route for route in iter_route_contexts(request.app.routes) if route.path == path]
+    return ", ".join(sorted({method for route in routes for method in route.methods or ()}))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

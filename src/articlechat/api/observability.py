@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -81,7 +82,8 @@ class ModelCallTimer(BaseCallbackHandler):
 
 class RequestContextMiddleware:
     """Per HTTP request: an X-Request-ID (the client's when sane, else a new one) echoed in the response and put
-    on every log line, one access-log line, and the request metrics by route template."""
+    on every log line, an X-Served-By header naming the worker process (its pid), one access-log line, and the
+    request metrics by route template."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -101,7 +103,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
+                headers = [(b"x-request-id", request_id.encode()), (b"x-served-by", str(os.getpid()).encode())]
+                message = {**message, "headers": [*message.get("headers", ()), *headers]}
             await send(message)
 
         try:

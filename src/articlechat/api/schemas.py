@@ -1,4 +1,6 @@
-"""Request and response bodies of the HTTP API (the answer itself is :class:`articlechat.contract.Answer`)."""
+"""Request and response bodies of the HTTP API (the answer itself is :class:`articlechat.contract.Answer`).
+
+Request bodies are validated strictly: exactly what the schema says, no coercion (``"stream": 0`` is not a boolean)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from articlechat.contract import Source
 
 MODEL_ID = "articlechat"
+EXAMPLE_QUESTION = "Who did Kim Jong Un meet on the 25th of April?"
 
 
 class AskRequest(BaseModel):
     """A question, optionally continuing a session and/or scoped to one document."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"question": EXAMPLE_QUESTION}]})
 
-    question: str = Field(min_length=1, description="The question (limit: ARTICLECHAT_MAX_QUESTION_CHARS).")
+    question: str = Field(min_length=1, description="The question (limit: ARTICLECHAT_MAX_QUESTION_CHARS).",
+                          json_schema_extra={"pattern": r"\S"})  # not blank: the agent says so in its own words
     session_id: str | None = Field(None, description="Continue this conversation; omit to start a new one.")
     doc: str | None = Field(None, description="Only this document (a source from GET /api/documents).")
 
@@ -72,7 +77,7 @@ class Readiness(BaseModel):
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     type: str
     text: str | None = None
@@ -81,7 +86,7 @@ class ContentPart(BaseModel):
 class ChatMessage(BaseModel):
     """An OpenAI chat message; only the text of user and assistant messages is used."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
@@ -96,7 +101,10 @@ class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completion request. Sampling options are accepted and ignored; system messages are ignored
     (the agent's grounding rules cannot be overridden by a client)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [
+        {"model": MODEL_ID, "messages": [{"role": "user", "content": EXAMPLE_QUESTION}]},
+        {"model": MODEL_ID, "stream": True, "messages": [{"role": "user", "content": EXAMPLE_QUESTION}]},
+    ]})
 
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)

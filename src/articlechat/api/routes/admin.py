@@ -21,7 +21,12 @@ State = Annotated[AppState, Depends(app_state)]
 MULTIPART_OVERHEAD = 64 * 1024  # room for the form's headers and boundaries around the file
 
 
-@router.post("")
+# The file part, as the schema's encoding documents it (a text file: its name's extension says which format).
+UPLOAD_ENCODING = {"file": {"contentType": "text/plain, text/markdown, text/html", "headers": {"Content-Disposition": {
+    "schema": {"type": "string"}, "example": 'form-data; name="file"; filename="article.txt"'}}}}
+
+
+@router.post("", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"encoding": UPLOAD_ENCODING}}}})
 async def upload_document(file: UploadFile, state: State,
                           source: Annotated[str | None, Form(description="Name to store it under.")] = None,
                           ) -> UploadResult:

@@ -28,7 +28,9 @@ async def readyz(state: State) -> Readiness:
     agent = state.agent
     try:
         chunks = await run_sync(agent.store.count)
-    except Exception as exc:  # whatever the store client raises, the service is not ready
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # whatever else the store client raises, the service is not ready
         raise StoreUnavailable(f"The store cannot be reached: {exc}") from exc
     return Readiness(status="ready", backend=agent.backend_name, chunks=chunks)
 
