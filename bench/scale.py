@@ -30,8 +30,7 @@ from articlechat.config import Settings
 from articlechat.embeddings import build_embeddings
 from articlechat.ingest import Ingestor
 from articlechat.store import ArticleStore
-from conftest import ChromaServer, chroma_server_running
-from servers import ApiServer
+from servers import ApiServer, ChromaServer, chroma_server_running
 
 READY_LINE = re.compile(r"\bready: .* chunks in the store")  # each worker logs it when its startup is done
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")

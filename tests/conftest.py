@@ -29,7 +29,7 @@ from articlechat.history import SessionStore
 from articlechat.ingest import Ingestor
 from articlechat.runtime import build_agent
 from articlechat.store import ArticleStore
-from servers import articlechat_serve, free_port, running_server
+from servers import ChromaServer, articlechat_serve, chroma_server_running, free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_SET = REPO.parent / "shared" / "eval" / "qa_dev.jsonl"
@@ -188,7 +188,6 @@ def served_agent(seeded_data_dir: Path, embedding_backend: EmbeddingBackend, cal
 
 # --- The store: embedded, or a real Chroma server (`chroma run`) -------------------------------------------------
 
-CHROMA_CLI = Path(sys.executable).with_name("chroma")  # installed with chromadb
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -212,25 +211,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def chroma_mode(request: pytest.FixtureRequest) -> str:
     """'local' (the embedded store) or 'server' (the session's Chroma server); see ``--chroma``."""
     return getattr(request, "param", "server" if request.config.getoption("--chroma") == "server" else "local")
-
-
-@dataclass
-class ChromaServer:
-    """A running `chroma run`."""
-
-    port: int
-    path: Path  # where it persists
-    process: subprocess.Popen
-    host: str = "127.0.0.1"
-
-
-@contextmanager
-def chroma_server_running(path: Path, log: Path, port: int | None = None) -> Iterator[ChromaServer]:
-    """`chroma run` on 127.0.0.1 (a free port unless given), persisting under ``path``; stopped when the block ends."""
-    port = port or free_port()
-    command = [str(CHROMA_CLI), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    with running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", log) as process:
-        yield ChromaServer(port, path, process)
 
 
 @pytest.fixture(scope="session")

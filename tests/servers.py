@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,3 +82,25 @@ def articlechat_serve(work: Path, env: dict[str, str], *options: str, timeout: f
     url, log = f"http://127.0.0.1:{port}", work / "server.log"
     with running_server(command, f"{url}/readyz", log, env=env, timeout=timeout) as process:
         yield ApiServer(url, process, log)
+
+
+CHROMA_CLI = Path(sys.executable).with_name("chroma")  # installed with chromadb
+
+
+@dataclass
+class ChromaServer:
+    """A running `chroma run`."""
+
+    port: int
+    path: Path  # where it persists
+    process: subprocess.Popen
+    host: str = "127.0.0.1"
+
+
+@contextmanager
+def chroma_server_running(path: Path, log: Path, port: int | None = None) -> Iterator[ChromaServer]:
+    """`chroma run` on 127.0.0.1 (a free port unless given), persisting under ``path``; stopped when the block ends."""
+    port = port or free_port()
+    command = [str(CHROMA_CLI), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", log) as process:
+        yield ChromaServer(port, path, process)
