@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -91,10 +92,19 @@ def _print_answer(answer: Answer, streamed: bool = False) -> None:
     if cited:
         typer.echo("\nSources:")
     for s in cited:
-        snippet = " ".join(s.text.split())
-        snippet = snippet if len(snippet) <= 220 else snippet[:217] + "..."
         typer.secho(f"  [{s.n}] {s.title or s.source} (chars {s.start}-{s.end})", bold=True)
-        typer.echo(f"      {snippet}")
+        typer.echo(f"      {_snippet(s.text, answer.answer, s.n)}")
+
+
+def _snippet(passage: str, answer: str, n: int, width: int = 220) -> str:
+    """The part of ``passage`` that the answer quotes before ``[n]``, else the passage's start, in about ``width``
+    characters."""
+    text = " ".join(passage.split())
+    quoted = [" ".join(part.split()) for part in re.findall(rf"([^\[\]]+?)\s*\[{n}\]", answer)]
+    at = next((text.find(q) for q in quoted if q and q in text), 0)
+    start = max(0, at - 20) if at else 0
+    snippet = text[start : start + width]
+    return ("..." if start else "") + snippet + ("..." if start + width < len(text) else "")
 
 
 def _stream_answer(agent: Agent, question: str, session_id: str | None, doc: str | None) -> Answer:
