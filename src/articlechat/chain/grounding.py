@@ -13,6 +13,8 @@ LEXICAL_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.5
 # With a missing focus term, only a very close sentence still counts as an answer (the wording differs, not the topic).
 STRONG_MATCH = 0.7
+# The headline matches many questions loosely (it names the article's topic) but rarely answers them.
+TITLE_PENALTY = 0.15
 # A sentence of the wanted form (a date for "When...?") must be nearly as relevant as the best sentence overall.
 TYPED_RATIO = 0.8
 
@@ -56,7 +58,7 @@ def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
     terms = content_terms(retrieval.question)
     sentences = [(p, s, vocabulary(s.text)) for p in retrieval.passages for s in p.sentences]
     total = len(sentences) + 1
-    idf = {t: math.log(total / (1 + sum(occurs_in(t, v) for _, _, v in sentences))) + 1 for t in terms}
+    idf = {t: max(0.1, math.log(total / (1 + sum(occurs_in(t, v) for _, _, v in sentences)))) for t in terms}
     total_weight = sum(idf.values()) or 1.0
     ranked = []
     for passage in retrieval.passages:
@@ -69,6 +71,8 @@ def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
             vocab = vocabulary(sentence.text)
             coverage = sum(idf[t] for t in terms if occurs_in(t, vocab)) / total_weight if terms else 0.0
             score = float(similarity) + LEXICAL_WEIGHT * coverage
+            if sentence.text.strip() == passage.title:
+                score -= TITLE_PENALTY
             ranked.append(Evidence(passage, sentence, score, float(similarity), coverage))
     ranked.sort(key=lambda e: e.score, reverse=True)
     unique: dict[tuple[str, int], Evidence] = {}

@@ -38,7 +38,7 @@ ANAPHORA = frozenset("""
 it its he him his she her hers they them their theirs this that these those there then such former latter one ones
 """.split())
 _NOUN_CONTEXT = frozenset("a an the his her its their our my your of any some no many much few several".split())
-_MIN_PREFIX = 6
+_MIN_PREFIX = 6  # words this long may match by a shared 7-letter start (violations ~ violating) or containment
 
 
 def _normal(token: str) -> str:
@@ -118,7 +118,7 @@ def occurs_in(term: str, vocab: frozenset[str] | set[str]) -> bool:
         return True
     stem = term.replace("-", "")
     return len(stem) >= _MIN_PREFIX and any(
-        len(v) >= _MIN_PREFIX and (v.startswith(stem[:_MIN_PREFIX + 2]) or stem in v) for v in vocab
+        len(v) >= _MIN_PREFIX and (v.startswith(stem[:_MIN_PREFIX + 1]) or stem in v) for v in vocab
     )
 
 
