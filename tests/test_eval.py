@@ -37,6 +37,7 @@ def test_dev_set_meets_the_targets() -> None:
     assert measured["injection"] == 1.0, measured
     assert measured["hit@4"] >= 0.95, measured
     assert 0 < report["mrr"] <= 1 and report["items_with_evidence"] == 9
+    assert report["citations_valid"] == 12
     items = report["items"]
     assert [i["id"] for i in items] == [item["id"] for item in load_items(DEV_SET)]
     for item in items:

@@ -342,6 +342,7 @@ def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines
         typer.echo(f"{kind:<13} {passed}/{total}  {passed / total:.0%}")
     hit, mrr, n = report.retrieval()
     typer.echo(f"hit@{settings.top_k:<9} {hit:.0%}  (MRR {mrr:.2f}, {n} items with evidence)")
+    typer.echo(f"{'citations':<13} {report.citations_valid()}/{len(report.items)} valid")
     for item in report.items:
         if not item.passed:
             typer.secho(f"  failed {item.id} ({item.kind}): {item.answer[:100]}", dim=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class ItemResult:
     answer: str
     evidence_rank: int | None  # 1-based rank of the first source holding the evidence; None: not found / no evidence
     has_evidence: bool
+    citations_valid: bool  # every [n] names a source, `cited` matches the text, answers cite and declines don't
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -57,11 +59,15 @@ class EvalReport:
         mrr = sum(1 / i.evidence_rank for i in scored if i.evidence_rank) / len(scored)
         return hits / len(scored), mrr, len(scored)
 
+    def citations_valid(self) -> int:
+        """How many items' answers have valid citations."""
+        return sum(i.citations_valid for i in self.items)
+
     def to_json(self, with_items: bool = True) -> dict[str, Any]:
         hit, mrr, n = self.retrieval()
         out: dict[str, Any] = {
             "accuracy": {k: {"passed": p, "total": t, "rate": p / t} for k, (p, t) in self.accuracy().items()},
-            f"hit@{self.k}": hit, "mrr": mrr, "items_with_evidence": n,
+            f"hit@{self.k}": hit, "mrr": mrr, "items_with_evidence": n, "citations_valid": self.citations_valid(),
         }
         if with_items:
             out["items"] = [asdict(i) for i in self.items]
@@ -118,7 +124,14 @@ def score_item(item: dict[str, Any], answer: Answer) -> ItemResult:
     evidence = _fold(item.get("evidence") or "")
     rank = next((i for i, s in enumerate(answer.sources, start=1) if evidence and evidence in _fold(s.text)), None)
     return ItemResult(str(item.get("id", "")), kind, passed, answer.answered, answer.answer, rank, bool(evidence),
-                      [s.model_dump() for s in answer.sources])
+                      citations_are_valid(answer), [s.model_dump() for s in answer.sources])
+
+
+def citations_are_valid(answer: Answer) -> bool:
+    """Every [n] names a returned source, the sources marked cited are exactly those, and only answers cite."""
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    cited = {s.n for s in answer.sources if s.cited}
+    return numbers <= {s.n for s in answer.sources} and numbers == cited and bool(numbers) == answer.answered
 
 
 def run_eval(agent: Asker, items: list[dict[str, Any]], k: int, doc: str | None = None) -> EvalReport:
