@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -134,10 +133,12 @@ class Settings(BaseSettings):
 
     @property
     def chroma_path(self) -> Path:
+        """The embedded Chroma store's folder."""
         return self.data_dir / "chroma"
 
     @property
     def sessions_path(self) -> Path:
+        """The SQLite session database."""
         return self.data_dir / "sessions.sqlite3"
 
 
@@ -150,9 +151,3 @@ def load_settings(**overrides: object) -> Settings:
             f"ARTICLECHAT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"Invalid setting: {problems}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (cached)."""
-    return load_settings()

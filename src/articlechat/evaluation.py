@@ -17,7 +17,10 @@ Kind = Literal["factual", "followup", "unanswerable", "injection"]
 
 
 class Asker(Protocol):
-    def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer: ...
+    """What the evaluation needs of an agent."""
+
+    def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
+        """Answer ``question`` in session ``session_id`` (a new one when None)."""
 
 
 @dataclass
@@ -64,6 +67,7 @@ class EvalReport:
         return sum(i.citations_valid for i in self.items)
 
     def to_json(self, with_items: bool = True) -> dict[str, Any]:
+        """The report as JSON-ready data (``with_items``: each item's result too)."""
         hit, mrr, n = self.retrieval()
         out: dict[str, Any] = {
             "accuracy": {k: {"passed": p, "total": t, "rate": p / t} for k, (p, t) in self.accuracy().items()},

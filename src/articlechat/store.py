@@ -165,6 +165,7 @@ class ArticleStore:
 
     @_guarded
     def count(self) -> int:
+        """How many chunks the collection holds."""
         return self.collection.count()
 
     @_guarded
@@ -184,6 +185,7 @@ class ArticleStore:
             return None
         return Hit(data["ids"][0], data["documents"][0], data["metadatas"][0], 1.0)
 
+    @_guarded
     def chunk_ids(self, source: str) -> set[str]:
         """Ids of the chunks stored for ``source``."""
         return set(self.collection.get(where={"source": source}, include=[])["ids"])
@@ -200,6 +202,7 @@ class ArticleStore:
 
     @_guarded
     def delete_ids(self, ids: list[str]) -> None:
+        """Remove the chunks ``ids`` (none: nothing to do)."""
         if ids:
             self.collection.delete(ids=ids)
 
@@ -231,6 +234,7 @@ class ArticleStore:
 
     @_guarded
     def has_source(self, source: str) -> bool:
+        """Whether document ``source`` has chunks in the store."""
         return bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
 
     def resolve_source(self, name: str) -> str:

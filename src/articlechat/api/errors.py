@@ -34,6 +34,8 @@ class AdminDisabled(ArticlechatError):
 
 
 class PayloadTooLarge(ArticlechatError):
+    """A request body or uploaded file over its size limit."""
+
     status_code = 413
     code = "payload_too_large"
 
@@ -55,6 +57,7 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error response with the JSON error body."""
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 

@@ -45,6 +45,7 @@ class Metrics:
                                    "went away.", registry=self.registry)
 
     def record_answer(self, answer: Answer, configured_backend: str) -> None:
+        """Count an answer by outcome, and as a fallback when the extractive answerer stood in for the model."""
         self.answers.labels(answer.backend, "answered" if answer.answered else "declined").inc()
         if answer.fallback:
             self.fallbacks.labels(configured_backend).inc()
@@ -60,9 +61,6 @@ class ModelCallTimer(BaseCallbackHandler):
     def __init__(self, histogram: Histogram) -> None:
         self.histogram = histogram
         self._started: dict[UUID, float] = {}
-
-    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any) -> None:
-        self._started[run_id] = time.perf_counter()
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
                             **kwargs: Any) -> None:

@@ -92,6 +92,7 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
+        """The message's text (text parts joined by newlines)."""
         if isinstance(self.content, list):
             return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
         return self.content or ""

@@ -17,6 +17,8 @@ from articlechat.store import ArticleStore
 
 @dataclass
 class AppState:
+    """The objects one app's routes share."""
+
     settings: Settings
     metrics: Metrics
     limits: ChatLimits
@@ -25,10 +27,12 @@ class AppState:
 
     @property
     def agent(self) -> Agent:
+        """The agent answering in this process."""
         return self.runner.agent
 
     @property
     def store(self) -> ArticleStore:
+        """The agent's article store."""
         return self.runner.agent.store
 
 

@@ -163,7 +163,7 @@ class GenerativeAgent(Agent):
     def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Generator[Token, None, Composed]:
         """Stream the model's answer with its citations checked; the extractive answer when the model fails."""
         citations = CitationFilter({p.n for p in grounding.passages})
-        inputs = {"passages": format_passages(grounding.passages), "question": unfenced(grounding.query or question)}
+        inputs = {"passages": format_passages(grounding.passages), "question": unfenced(grounding.query)}
         try:
             for chunk in self.answer_chain.stream(inputs, config=self._config("answer")):
                 if shown := citations.feed(chunk.text):

@@ -46,7 +46,7 @@ class Grounding:
     passages: list[Passage]
     evidence: list[Evidence]
     verdict: Verdict
-    query: str = ""  # what was searched: the question, resolved against the conversation
+    query: str  # what was searched: the question, resolved against the conversation
 
 
 def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
@@ -56,20 +56,21 @@ def rank_evidence(retrieval: Retrieval) -> list[Evidence]:
     the sentence contains. For a follow-up, the cosine to the resolved query is blended in.
     """
     terms = content_terms(retrieval.question)
-    sentences = [(p, s, vocabulary(s.text)) for p in retrieval.passages for s in p.sentences]
-    total = len(sentences) + 1
-    idf = {t: max(0.1, math.log(total / (1 + sum(occurs_in(t, v) for _, _, v in sentences)))) for t in terms}
+    # The question's terms that each sentence contains, per passage (matching a term is the costly step: once each).
+    matched = [[{t for t in terms if occurs_in(t, vocabulary(s.text))} for s in p.sentences]
+               for p in retrieval.passages]
+    found = [m for per_passage in matched for m in per_passage]
+    idf = {t: max(0.1, math.log((len(found) + 1) / (1 + sum(t in m for m in found)))) for t in terms}
     total_weight = sum(idf.values()) or 1.0
     ranked = []
-    for passage in retrieval.passages:
+    for passage, per_sentence in zip(retrieval.passages, matched, strict=True):
         if not passage.sentences:
             continue
         dense = passage.sentence_vectors @ retrieval.question_vector
         if retrieval.is_followup:
             dense = (1 - CONTEXT_WEIGHT) * dense + CONTEXT_WEIGHT * (passage.sentence_vectors @ retrieval.query_vector)
-        for sentence, similarity in zip(passage.sentences, dense, strict=True):
-            vocab = vocabulary(sentence.text)
-            coverage = sum(idf[t] for t in terms if occurs_in(t, vocab)) / total_weight if terms else 0.0
+        for sentence, similarity, contained in zip(passage.sentences, dense, per_sentence, strict=True):
+            coverage = sum(idf[t] for t in terms if t in contained) / total_weight if terms else 0.0
             score = float(similarity) + LEXICAL_WEIGHT * coverage
             if sentence.text.strip() == passage.title:
                 score -= TITLE_PENALTY

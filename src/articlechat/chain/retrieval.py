@@ -42,6 +42,7 @@ class Retrieval:
 
     @property
     def is_followup(self) -> bool:
+        """Whether the query adds conversation context to the question."""
         return self.query != self.question
 
 

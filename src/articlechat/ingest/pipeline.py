@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from articlechat.errors import ArticlechatError, InvalidInput
-from articlechat.ingest.load import SUPPORTED_SUFFIXES, LoadedDocument, load_file, parse_document
+from articlechat.ingest.load import SUPPORTED_SUFFIXES, LoadedDocument, decode_text, load_file, parse_document
 from articlechat.ingest.split import Span, chunk_id, chunk_spans, sentence_spans
 from articlechat.store import ArticleStore
 
@@ -33,9 +33,11 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def record(self, source: str, outcome: Outcome) -> None:
+        """Note what happened to ``source``."""
         getattr(self, outcome).append(source)
 
     def summary(self) -> str:
+        """One line of counts, e.g. ``1 added, 0 unchanged, 0 replaced, 0 failed``."""
         return (f"{len(self.added)} added, {len(self.unchanged)} unchanged, "
                 f"{len(self.replaced)} replaced, {len(self.failed)} failed")
 
@@ -151,8 +153,6 @@ class Ingestor:
 
     def ingest_text(self, raw: bytes, filename: str, source: str | None = None) -> Outcome:
         """Ingest an uploaded file's bytes (kind from ``filename``'s suffix)."""
-        from articlechat.ingest.load import decode_text
-
         kind = SUPPORTED_SUFFIXES.get(Path(filename).suffix.lower())
         if kind is None:
             raise InvalidInput(f"{filename}: unsupported file type (use .txt, .md or .html)")
