@@ -96,6 +96,21 @@ def test_changed_file_replaces_its_chunks(store: ArticleStore, tmp_path: Path) -
     assert not any("Paragraph 4 about" in chunk or "number 9" in chunk for *_, chunk in chunks)
 
 
+def test_a_new_title_alone_relabels_the_document(store: ArticleStore, tmp_path: Path) -> None:
+    path = tmp_path / "bees.txt"
+    path.write_text(BEES)
+    path.with_suffix(".json").write_text(json.dumps({"title": "Old title", "author": "A. Writer"}))
+    ingestor = Ingestor(store)
+    assert ingestor.ingest_paths([path]).added
+    ids, _ = stored(store, str(path.resolve()))
+
+    path.with_suffix(".json").write_text(json.dumps({"title": "New title", "author": "A. Writer"}))
+    assert ingestor.ingest_paths([path]).replaced == [str(path.resolve())]
+    assert stored(store, str(path.resolve()))[0] == ids and store.count() == len(ids)
+    assert [(d.title, d.author) for d in store.documents()] == [("New title", "A. Writer")]
+    assert ingestor.ingest_paths([path]).unchanged
+
+
 @pytest.fixture
 def bad_files(tmp_path: Path) -> dict[str, Path]:
     folder = tmp_path / "bad"

@@ -233,6 +233,12 @@ class ArticleStore:
         return sorted(by_source.values(), key=lambda d: d.source)
 
     @_guarded
+    def labels(self, source: str) -> tuple[str, str] | None:
+        """The (title, author) stored with document ``source``; None when it is not in the store."""
+        metadatas = self.collection.get(where={"source": source}, limit=1, include=["metadatas"])["metadatas"]
+        return (metadatas[0].get("title", ""), metadatas[0].get("author", "")) if metadatas else None
+
+    @_guarded
     def has_source(self, source: str) -> bool:
         """Whether document ``source`` has chunks in the store."""
         return bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])

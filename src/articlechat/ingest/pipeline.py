@@ -96,18 +96,19 @@ class Ingestor:
         self.settings = store.settings
 
     def ingest_document(self, doc: LoadedDocument) -> Outcome:
-        """Store ``doc``: unchanged documents add nothing; a changed one replaces its old chunks."""
+        """Store ``doc``: unchanged documents add nothing; a changed one (text, title or author) replaces its chunks."""
         chunks = chunk_spans(doc.text, self.settings.chunk_size, self.settings.chunk_overlap)
         ids = [chunk_id(doc.source, c) for c in chunks]
         existing = self.store.chunk_ids(doc.source)
-        if existing == set(ids):
+        relabelled = bool(existing) and self.store.labels(doc.source) != (doc.title or "", doc.author or "")
+        if existing == set(ids) and not relabelled:
             return "unchanged"
-        fresh = [(i, c) for i, c in zip(ids, chunks, strict=True) if i not in existing]
+        fresh = [(i, c) for i, c in zip(ids, chunks, strict=True) if relabelled or i not in existing]
         records = self._records(doc, [c for _, c in fresh], [i for i, _ in fresh], ids)
         try:
             self.store.add_chunks(*records)
         except Exception:
-            self.store.delete_ids([i for i, _ in fresh])  # leave no half document behind
+            self.store.delete_ids([i for i, _ in fresh if i not in existing])  # leave no half document behind
             raise
         self.store.delete_ids(sorted(existing - set(ids)))
         return "replaced" if existing else "added"
