@@ -37,6 +37,7 @@ def test_answer_forms_follow_the_question_wording() -> None:
     assert answer_pattern("How much trade is there?").search("There is only a limited amount of trade.")
     assert not answer_pattern("How long did the meeting last?").search("On the 25th of April they met.")
     assert answer_pattern("Who met Putin?") is None
+    assert answer_pattern("Until when?") is None  # "until North Korea denuclearises" answers it too
 
 
 def test_summary_quotes_the_title_and_lead_from_the_opening_passage(agent: Agent) -> None:

@@ -151,7 +151,7 @@ _DATE = (r"\b(?:1[5-9]|20)\d\d(?:s)?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|F
 _QUANTITY = r"\b(?:little|limited|few|several|many|much|most|some|no|none|small|large|significant|amount)\b"
 # What a question asks for, when its wording says: a date, a number or amount, a duration or an age.
 _ANSWER_TYPES = (
-    (re.compile(r"^\W*(?:(?:since |until )?when|(?:in |on )?(?:what|which) (?:year|date|month|day|decade))\b", re.I),
+    (re.compile(r"^\W*(?:(?:since )?when|(?:in |on )?(?:what|which) (?:year|date|month|day|decade))\b", re.I),
      re.compile(_DATE)),
     (re.compile(r"\bhow many\b", re.I), re.compile(_NUMBER, re.I)),
     (re.compile(r"\bhow much\b", re.I), re.compile(f"{_NUMBER}|{_QUANTITY}", re.I)),
