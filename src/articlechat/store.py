@@ -238,10 +238,9 @@ class ArticleStore:
         metadatas = self.collection.get(where={"source": source}, limit=1, include=["metadatas"])["metadatas"]
         return (metadatas[0].get("title", ""), metadatas[0].get("author", "")) if metadatas else None
 
-    @_guarded
     def has_source(self, source: str) -> bool:
         """Whether document ``source`` has chunks in the store."""
-        return bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
+        return self.labels(source) is not None
 
     def resolve_source(self, name: str) -> str:
         """The stored source that ``name`` means: the source itself, or a file path as the user typed it."""
