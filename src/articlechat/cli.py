@@ -283,7 +283,8 @@ def sessions(as_json: JsonOpt = False) -> None:
     """List recent conversations."""
     from articlechat.history import SessionStore
 
-    found = SessionStore(_settings().sessions_path).list()
+    settings = _settings()
+    found = SessionStore(settings.session_database, settings.database_pool_size).list()
     if as_json:
         typer.echo(json.dumps([s.__dict__ for s in found]))
         return
