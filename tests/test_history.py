@@ -4,19 +4,40 @@ import json
 import re
 import sqlite3
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import update
 
 from articlechat.errors import InvalidInput, NotFound
 from articlechat.history import ExchangeRecord, SessionInfo, SessionStore, Turn, migrate, schema
+from servers import postgres_running
 
 
-@pytest.fixture
-def sessions(tmp_path: Path) -> SessionStore:
-    return SessionStore(tmp_path / "data" / "sessions.sqlite3")
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """One PostgreSQL server for the module."""
+    with postgres_running() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    """An empty session store on each engine (a fresh database of its own on the module's PostgreSQL server)."""
+    if request.param == "sqlite":
+        yield SessionStore(tmp_path / "data" / "sessions.sqlite3")
+        return
+    server = request.getfixturevalue("postgres")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    store = SessionStore(server.rsplit("/", 1)[0] + f"/{name}")
+    yield store
+    store.close()
 
 
 def test_a_conversation_is_recorded_and_survives_reopening(sessions: SessionStore) -> None:
