@@ -1,5 +1,6 @@
 """Conversation sessions in the session database (SQLite)."""
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -173,3 +174,15 @@ def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
     assert [e.doc for e in store.exchanges()] == ["a.txt", None]
     assert store.get("legacy-session-1").updated_at.startswith("2026-11-30T10:00:00")
     assert migrate.current(store.engine) == migrate.head()
+
+
+def test_the_server_purges_expired_sessions_on_its_schedule(sessions: SessionStore) -> None:
+    from articlechat.api.app import purge_sessions
+
+    old = sessions.new()
+    sessions.add_exchange(old, "Old?", "Yes.", True, [])
+    with sessions.engine.begin() as db:
+        db.execute(update(schema.sessions).values(updated_at=datetime.now(UTC) - timedelta(days=3)))
+    with pytest.raises(TimeoutError):  # it runs until the app stops; its first round is at start-up
+        asyncio.run(asyncio.wait_for(purge_sessions(sessions, ttl_days=2), timeout=1.0))
+    assert sessions.list() == []
