@@ -142,3 +142,27 @@ def postgres_running() -> Iterator[str]:
         subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def redis_running(work: Path) -> Iterator[str]:
+    """Debian's redis-server on a free 127.0.0.1 port, no persistence; yields a ``redis://`` URL."""
+    binary = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
+    require_binary(binary, "redis-server")
+    port = free_port()
+    command = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(work)]
+    with (work / "redis.log").open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, (work / "redis.log").read_text()
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
