@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,3 +122,63 @@ def chroma_server_running(path: Path, log: Path, port: int | None = None) -> Ite
     command = [str(CHROMA_CLI), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
     with running_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", log) as process:
         yield ChromaServer(port, path, process)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def require_binary(path: Path, what: str) -> None:
+    """Skip without ``path``, except under CI (``CI`` set), where a missing server fails the test."""
+    import pytest
+
+    if not path.exists():
+        message = f"{what} is not installed ({path}); `scripts/install --dev` installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextmanager
+def postgres_running() -> Iterator[str]:
+    """PostgreSQL 15 (Debian's) in a fresh cluster in a temporary directory on a free 127.0.0.1 port, run as user
+    postgres when this is root; yields a ``postgresql://`` URL; stopped and removed when the block ends."""
+    require_binary(PG_BIN / "initdb", "PostgreSQL 15")
+    data, port = Path(tempfile.mkdtemp(prefix="articlechat-pg-")), free_port()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(data, "postgres")
+    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "articlechat", "--auth=trust", "-E",
+                    "UTF8"], check=True, capture_output=True)
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(data / "log"),
+                    "-w", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://articlechat@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def redis_running(work: Path) -> Iterator[str]:
+    """Debian's redis-server on a free 127.0.0.1 port, no persistence; yields a ``redis://`` URL."""
+    binary = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
+    require_binary(binary, "redis-server")
+    port = free_port()
+    command = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(work)]
+    with (work / "redis.log").open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, (work / "redis.log").read_text()
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)

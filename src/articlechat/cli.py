@@ -283,7 +283,8 @@ def sessions(as_json: JsonOpt = False) -> None:
     """List recent conversations."""
     from articlechat.history import SessionStore
 
-    found = SessionStore(_settings().sessions_path).list()
+    settings = _settings()
+    found = SessionStore(settings.session_database, settings.database_pool_size).list()
     if as_json:
         typer.echo(json.dumps([s.__dict__ for s in found]))
         return
@@ -292,6 +293,23 @@ def sessions(as_json: JsonOpt = False) -> None:
     for s in found:
         first = (s.first_question or "")[:60]
         typer.echo(f"{s.id}  {s.updated_at}  {s.messages // 2} turns  {s.doc or 'all documents'}  {first}")
+
+
+@app.command("purge-sessions")
+@handles_errors
+def purge_sessions(days: Annotated[int | None, typer.Option(min=0, help="Delete sessions unused this many days "
+                                                                       "(default: ARTICLECHAT_SESSION_TTL_DAYS).",
+                                                            show_default=False)] = None) -> None:
+    """Migrate the session database to this version and delete the sessions unused for too long."""
+    from datetime import UTC, datetime, timedelta
+
+    from articlechat.history import SessionStore
+
+    settings = _settings()
+    days = settings.session_ttl_days if days is None else days
+    store = SessionStore(settings.session_database, settings.database_pool_size)  # opening it migrates it
+    removed = store.purge(datetime.now(UTC) - timedelta(days=days)) if days else 0
+    typer.echo(f"purged {removed} sessions unused for {days} days" if days else "retention is off: nothing purged")
 
 
 @app.command()

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     max_messages: int = Field(50, ge=1, le=10_000, description="Most messages in one /v1/chat/completions request.")
     max_request_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body (uploads: max_file_bytes).")
 
+    # Shared state (several processes or machines)
+    database_url: SecretStr | None = Field(
+        None, description="Session database, e.g. postgresql://USER:PASSWORD@HOST:5432/DB; unset = SQLite in data_dir.")
+    database_pool_size: int = Field(5, ge=1, le=100, description="Pooled database connections per process.")
+    redis_url: SecretStr | None = Field(
+        None, description="Rate-limit counters in Redis, e.g. redis://HOST:6379/0; unset = in process memory.")
+    session_ttl_days: int = Field(30, ge=0, le=36_500, description="Days an unused session is kept; 0 = forever.")
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -104,6 +112,11 @@ class Settings(BaseSettings):
             value = value.strip()
             return json.loads(value) if value.startswith("[") else [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rate_limit_client", "rate_limit_session")
     @classmethod
@@ -140,6 +153,11 @@ class Settings(BaseSettings):
     def sessions_path(self) -> Path:
         """The SQLite session database."""
         return self.data_dir / "sessions.sqlite3"
+
+    @property
+    def session_database(self) -> Path | str:
+        """The session database: ARTICLECHAT_DATABASE_URL, else the SQLite file under data_dir."""
+        return self.database_url.get_secret_value() if self.database_url else self.sessions_path
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -27,7 +27,7 @@ def build_agent(settings: Settings, store: ArticleStore | None = None,
     from articlechat.chain.agent import Agent
 
     store = store or open_store(settings)
-    sessions = SessionStore(settings.sessions_path)
+    sessions = SessionStore(settings.session_database, settings.database_pool_size)
     if settings.answer_backend == "extractive":
         return Agent(settings, store, sessions)
     from articlechat.chain.generative import CONDENSE_MAX_TOKENS, GenerativeAgent

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from anyio.to_thread import run_sync
 from fastapi import FastAPI
@@ -19,8 +21,10 @@ from articlechat.api.security import BodyLimitMiddleware, ChatLimits, JsonCORSMi
 from articlechat.api.state import AppState
 from articlechat.chain.agent import Agent
 from articlechat.config import Settings, load_settings
+from articlechat.history import DatabaseUnavailable, SessionStore
 
 log = logging.getLogger("articlechat.api")
+PURGE_SECONDS = 3600
 
 
 def load_agent(settings: Settings, metrics: Metrics) -> Agent:
@@ -34,6 +38,18 @@ def load_agent(settings: Settings, metrics: Metrics) -> Agent:
     return agent
 
 
+async def purge_sessions(sessions: SessionStore, ttl_days: int) -> None:
+    """Forget the sessions unused for ``ttl_days`` (0: keep them), now and every PURGE_SECONDS."""
+    while ttl_days:
+        try:
+            removed = await run_sync(sessions.purge, datetime.now(UTC) - timedelta(days=ttl_days))
+            if removed:
+                log.info("purged %d sessions unused for %d days (ARTICLECHAT_SESSION_TTL_DAYS)", removed, ttl_days)
+        except DatabaseUnavailable:
+            pass  # logged by the store; the next round tries again
+        await asyncio.sleep(PURGE_SECONDS)
+
+
 def create_app(settings: Settings | None = None, agent: Agent | None = None) -> FastAPI:
     """The API for ``settings`` (default: from the environment). ``agent``: use this agent instead of loading one
     at startup."""
@@ -45,7 +61,9 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         loaded = agent or await run_sync(load_agent, settings, metrics)
         app.state.articlechat = AppState(settings, metrics, ChatLimits(settings), AgentRunner(loaded, metrics))
         log.info("ready: %s answers, %d chunks in the store", loaded.backend_name, await run_sync(loaded.store.count))
+        purging = asyncio.create_task(purge_sessions(loaded.sessions, settings.session_ttl_days))
         yield
+        purging.cancel()
 
     app = FastAPI(title="articlechat", summary="Grounded, cited answers about the stored articles.",
                   version="0.1.0", lifespan=lifespan,

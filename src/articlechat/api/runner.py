@@ -64,7 +64,7 @@ class AgentRunner:
         sessions = self.agent.sessions
         session = sessions.create(doc)
         for question, answer in turns:
-            sessions.add_exchange(session.id, question, answer, True, [])
+            sessions.add_exchange(session, question, answer, True, [])
         return session.id
 
     def _record(self, answer: Answer) -> None:

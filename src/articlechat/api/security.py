@@ -6,13 +6,12 @@ import hmac
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -20,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from articlechat.api.errors import AdminDisabled, RateLimited, Unauthorized, error_response
+from articlechat.api.limits import rate_limiter
 from articlechat.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="The server's ARTICLECHAT_API_KEY.")
@@ -103,10 +103,10 @@ class BodyLimitMiddleware:
 
 
 class ChatLimits:
-    """Per client address and per session request limits (moving windows, counted in this process)."""
+    """Per client address and per session request limits (sliding windows, in Redis or this process)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = rate_limiter(settings)
         self._per_client = parse_many(settings.rate_limit_client) if settings.rate_limit_client else []
         self._per_session = parse_many(settings.rate_limit_session) if settings.rate_limit_session else []
 
@@ -115,9 +115,10 @@ class ChatLimits:
         address = request.client.host if request.client else "unknown"
         self._hit(self._per_client, "client", address, "this address")
 
-    def check_session(self, session_id: str | None) -> None:
-        """Count a chat request in an existing session."""
-        if session_id:
+    def check_session(self, session_id: str | None, exists: Callable[[str], bool]) -> None:
+        """Count a chat request in an existing session; an id that ``exists`` denies is not counted (the request
+        then fails as an unknown session), so made-up ids add no keys."""
+        if session_id and exists(session_id):
             self._hit(self._per_session, "session", session_id, "this session")
 
     def _hit(self, items: list[RateLimitItem], kind: str, key: str, who: str) -> None:

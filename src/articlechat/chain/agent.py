@@ -99,8 +99,9 @@ class Agent:
         answer = Answer(answer=composed.text, answered=grounding.verdict.answerable, session_id=session.id,
                         sources=sources_of(grounding, composed.cited), backend=self.backend_name,
                         fallback=composed.fallback)
-        self.sessions.add_exchange(session.id, question, answer.answer, answer.answered,
-                                   [s.model_dump() for s in answer.sources])
+        cited = next((s.source for s in answer.sources if s.cited), None)
+        self.sessions.add_exchange(session, question, answer.answer, answer.answered,
+                                   [s.model_dump() for s in answer.sources], doc=session.doc or cited)
         yield answer
 
     def ground(self, question: str, history: list[Turn], doc: str | None) -> Grounding:

@@ -26,7 +26,7 @@ PING_SECONDS = 15
 @router.post("/api/ask", dependencies=[Depends(client_limit)])
 async def ask(body: AskRequest, state: State) -> Answer:
     """Answer a question: the same contract as `articlechat ask --json`."""
-    state.limits.check_session(body.session_id)
+    await run_sync(state.limits.check_session, body.session_id, state.agent.sessions.exists)
     return await state.runner.ask(body.question, body.session_id, body.doc)
 
 
@@ -36,7 +36,7 @@ async def ask(body: AskRequest, state: State) -> Answer:
                                              "(the answer contract); `error` ({error: {code, message}}) on failure."}})
 async def ask_stream(body: AskRequest, state: State) -> EventSourceResponse:
     """Answer a question as Server-Sent Events; closing the connection stops the answer."""
-    state.limits.check_session(body.session_id)
+    await run_sync(state.limits.check_session, body.session_id, state.agent.sessions.exists)
     items = await state.runner.open_stream(body.question, body.session_id, body.doc)
     return EventSourceResponse(_events(items), headers=STREAM_HEADERS, ping=PING_SECONDS)
 
