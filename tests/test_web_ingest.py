@@ -4,6 +4,7 @@ a sitemap index, RSS and Atom feeds, changed pages with ETags, and every way a U
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from articlechat.config import load_settings
@@ -21,7 +23,8 @@ from articlechat.ingest import Ingestor
 from articlechat.ingest.fetch import Fetcher, FetchError
 from articlechat.ingest.web import WebIngest
 from articlechat.store import ArticleStore
-from conftest import run_cli
+from conftest import API_KEY, run_cli, seed_store, server_env
+from servers import free_port, running_server
 
 PAGES = Path(__file__).parent / "data" / "web"
 LIMIT = 200_000  # ARTICLECHAT_MAX_FILE_BYTES in these tests
@@ -316,3 +319,31 @@ def test_cli_ingests_urls_and_files_and_extract_shows_a_page(site: Site, tmp_pat
     assert "language: en-GB" in shown.stdout and "Sign up for the Energy Brief" not in shown.stdout
     refused = run_cli("extract", "file:///etc/passwd")
     assert refused.returncode == 2 and "only http:// and https:// URLs" in refused.stderr
+
+
+def test_admin_api_ingests_a_url(site: Site, tmp_path: Path, bundled_data_dir: Path,
+                                 embedding_backend: EmbeddingBackend) -> None:
+    data = tmp_path / "api-data"
+    seed_store(bundled_data_dir, load_settings(data_dir=data), embedding_backend)
+    port = free_port()
+    env = server_env(data, ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_FETCH_TIMEOUT="2")
+    command = [sys.executable, "-m", "uvicorn", "--factory", "articlechat.api.app:create_app",
+               "--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    lagoon = site.url("/2026/11/03/tidal-lagoon-approved")
+    with running_server(command, f"{base}/readyz", tmp_path / "server.log", env=env), httpx.Client(
+            base_url=base, timeout=60.0, headers={"Authorization": f"Bearer {API_KEY}"}) as admin:
+        assert admin.post("/api/documents", json={"url": lagoon}).json() == {"source": lagoon, "outcome": "added"}
+        assert admin.post("/api/documents", json={"url": lagoon}).json() == {"source": lagoon, "outcome": "unchanged"}
+        listed = {d["source"]: d for d in admin.get("/api/documents").json()}
+        assert listed[lagoon]["title"] == "Tidal lagoon wins approval after ten-year fight"
+        for url, needle in ((site.url("/missing"), "HTTP 404"), ("file:///etc/passwd", "only http:// and https://"),
+                            (site.url("/sitemap.xml"), "a sitemap or feed, not an article page")):
+            refused = admin.post("/api/documents", json={"url": url})
+            assert refused.status_code == 422 and needle in refused.json()["error"]["message"]
+        assert admin.post("/api/documents", json={"link": lagoon}).status_code == 422
+        upload = admin.post("/api/documents", files={"file": ("notes.md", b"# Notes\n\nA file upload still works.\n")})
+        assert upload.json() == {"source": "notes.md", "outcome": "added"}
+        assert httpx.post(f"{base}/api/documents", json={"url": lagoon}).status_code == 401
+        schema = admin.get("/openapi.json").json()["paths"]["/api/documents"]["post"]["requestBody"]["content"]
+        assert {"multipart/form-data", "application/json"} <= set(schema)
