@@ -157,7 +157,7 @@ def site() -> Iterator[Site]:
 
 
 def web_store(data_dir: Path, backend: EmbeddingBackend, **settings: object) -> ArticleStore:
-    options = {"fetch_timeout": 2.0, "max_file_bytes": LIMIT, **settings}
+    options = {"fetch_timeout": 2.0, "max_file_bytes": LIMIT, "fetch_private_addresses": True, **settings}
     return ArticleStore(load_settings(data_dir=data_dir, **options), backend)
 
 
@@ -261,6 +261,19 @@ def test_listing_caps_and_other_sites(site: Site, data_dir: Path, embedding_back
     assert len(site.hits) < 20
 
 
+def test_internal_addresses_are_refused_unless_allowed(site: Site, data_dir: Path,
+                                                       embedding_backend: EmbeddingBackend) -> None:
+    store = web_store(data_dir, embedding_backend, fetch_private_addresses=False)
+    report = WebIngest(Ingestor(store)).run([site.url("/2026/11/03/tidal-lagoon-approved"), "http://localhost:9/x"])
+    messages = dict(report.failed)
+    assert not report.added and not site.hits  # not even asked
+    assert "127.0.0.1 is a loopback address (127.0.0.1); set ARTICLECHAT_FETCH_PRIVATE_ADDRESSES=true" in messages[
+        site.url("/2026/11/03/tidal-lagoon-approved")]
+    assert "localhost is a loopback address" in messages["http://localhost:9/x"]
+    with pytest.raises(InvalidInput, match="private address"):
+        Fetcher(load_settings(data_dir=data_dir)).fetch("http://10.1.2.3/page")
+
+
 def test_one_page_for_the_api(site: Site, data_dir: Path, embedding_backend: EmbeddingBackend) -> None:
     web = WebIngest(Ingestor(web_store(data_dir, embedding_backend)))
     lagoon = site.url("/2026/11/03/tidal-lagoon-approved")
@@ -288,7 +301,7 @@ def test_fetcher_keeps_at_most_its_concurrency_in_flight(site: Site) -> None:
 
     for i in range(12):
         site.routes[f"/p{i}"] = Route(b"<p>page</p>", delay=0.05)
-    fetcher = Fetcher(load_settings(fetch_concurrency=3))
+    fetcher = Fetcher(load_settings(fetch_concurrency=3, fetch_private_addresses=True))
     try:
         Fetcher.fetch = counting  # type: ignore[method-assign]
         results = list(fetcher.fetch_many(site.url(f"/p{i}") for i in range(12)))
@@ -301,7 +314,7 @@ def test_fetcher_keeps_at_most_its_concurrency_in_flight(site: Site) -> None:
 
 def test_cli_ingests_urls_and_files_and_extract_shows_a_page(site: Site, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Local notes\n\nA file ingested beside the web pages in the same run.\n")
-    env = {"ARTICLECHAT_FETCH_TIMEOUT": "2"}
+    env = {"ARTICLECHAT_FETCH_TIMEOUT": "2", "ARTICLECHAT_FETCH_PRIVATE_ADDRESSES": "true"}
     first = run_cli("ingest", site.url("/feed.rss"), str(tmp_path / "notes.txt"), site.url("/missing"), env=env)
     assert first.returncode == 1
     assert f"failed: {site.url('/missing')}: HTTP 404 Not Found" in first.stderr
@@ -313,7 +326,7 @@ def test_cli_ingests_urls_and_files_and_extract_shows_a_page(site: Site, tmp_pat
     assert second.returncode == 0 and "0 added, 2 unchanged" in second.stdout
     assert site.requests("/2026/11/03/tidal-lagoon-approved") == [200, 304]
 
-    shown = run_cli("extract", site.url("/2026/11/03/tidal-lagoon-approved"))
+    shown = run_cli("extract", site.url("/2026/11/03/tidal-lagoon-approved"), env=env)
     assert shown.returncode == 0, shown.stderr
     assert f"id:       {lagoon}" in shown.stdout and "date:     2026-11-03" in shown.stdout
     assert "language: en-GB" in shown.stdout and "Sign up for the Energy Brief" not in shown.stdout
@@ -326,7 +339,8 @@ def test_admin_api_ingests_a_url(site: Site, tmp_path: Path, bundled_data_dir: P
     data = tmp_path / "api-data"
     seed_store(bundled_data_dir, load_settings(data_dir=data), embedding_backend)
     port = free_port()
-    env = server_env(data, ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_FETCH_TIMEOUT="2")
+    env = server_env(data, ARTICLECHAT_API_KEY=API_KEY, ARTICLECHAT_FETCH_TIMEOUT="2",
+                     ARTICLECHAT_FETCH_PRIVATE_ADDRESSES="true")
     command = [sys.executable, "-m", "uvicorn", "--factory", "articlechat.api.app:create_app",
                "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"

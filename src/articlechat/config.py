@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     fetch_max_urls: int = Field(1000, ge=1, le=1_000_000, description="Most pages taken from the sitemaps and feeds "
                                                                        "of one ingest.")
     fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_private_addresses: bool = Field(False, description="Allow fetching from loopback, private and link-local "
+                                                             "addresses (e.g. a site under development).")
 
     # Embeddings
     embeddings: Literal["onnx", "openai"] = "onnx"

@@ -3,8 +3,10 @@ content types; conditional re-fetch (ETag / Last-Modified) with the validators r
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +33,24 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class FetchError(InvalidInput):
     """A URL that could not be fetched or is not a page, sitemap or feed; the message starts with the URL."""
+
+
+class _InternalAddress(Exception):
+    """A request (or a redirect) to a host that resolves to a loopback, private or link-local address."""
+
+
+def _refuse_internal(request: httpx.Request) -> None:
+    """Before every request and redirect: a page, sitemap or feed must not make the server read internal services.
+    (The address is resolved again on connecting: a name that changes its address in between is not caught.)"""
+    try:
+        infos = socket.getaddrinfo(request.url.host, request.url.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return  # the connection reports it
+    for *_, address in infos:
+        ip = ipaddress.ip_address(address[0])
+        if not ip.is_global:
+            raise _InternalAddress(f"{request.url.host} is a {'loopback' if ip.is_loopback else 'private'} address "
+                                   f"({ip}); set ARTICLECHAT_FETCH_PRIVATE_ADDRESSES=true to allow it")
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,8 @@ class Fetcher:
         self.client = httpx.Client(
             follow_redirects=True, max_redirects=settings.fetch_max_redirects, timeout=httpx.Timeout(self.timeout),
             headers={"User-Agent": f"articlechat/{__version__}", "Accept": ", ".join(_KINDS)},
-            limits=httpx.Limits(max_connections=self.concurrency))
+            limits=httpx.Limits(max_connections=self.concurrency),
+            event_hooks={"request": [] if settings.fetch_private_addresses else [_refuse_internal]})
 
     def close(self) -> None:
         """Close the connections."""
@@ -96,6 +117,8 @@ class Fetcher:
         check_url(url)
         try:
             return self._fetch(url, known)
+        except _InternalAddress as exc:
+            raise FetchError(f"{url}: {exc}") from None
         except httpx.TooManyRedirects:
             raise FetchError(f"{url}: more redirects than allowed (ARTICLECHAT_FETCH_MAX_REDIRECTS)") from None
         except httpx.TimeoutException:
