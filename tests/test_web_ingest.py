@@ -3,6 +3,7 @@ a sitemap index, RSS and Atom feeds, changed pages with ETags, and every way a U
 
 from __future__ import annotations
 
+import gzip
 import re
 import sys
 import threading
@@ -150,6 +151,7 @@ def site() -> Iterator[Site]:
                                     "application/xml"),
         "/feed.rss": Route(rss(served.url(lagoon), buses), "application/rss+xml"),  # a relative link too
         "/feed.atom": Route(atom(served.url(bees)), "application/atom+xml"),
+        "/sitemap.xml.gz": Route(gzip.compress(urlset(served.url(buses))), "application/x-gzip"),
     })
     yield served
     served.server.shutdown()
@@ -166,7 +168,7 @@ def test_sitemap_index_and_feeds_ingest_every_article_once(site: Site, data_dir:
     store = web_store(data_dir, embedding_backend)
     seen: list[tuple[str, int]] = []
     report = WebIngest(Ingestor(store), lambda url, done: seen.append((url, done))).run(
-        [site.url("/sitemap_index.xml"), site.url("/feed.rss"), site.url("/feed.atom")])
+        [site.url("/sitemap_index.xml"), site.url("/feed.rss"), site.url("/feed.atom"), site.url("/sitemap.xml.gz")])
     assert not report.failed, report.failed
     lagoon, bees, buses = (site.url(p) for p in ("/2026/11/03/tidal-lagoon-approved", "/why-bees-cluster-in-winter/",
                                                   "/transport/night-buses"))
@@ -216,6 +218,7 @@ def test_every_failure_is_one_line_and_the_good_pages_are_still_ingested(site: S
         "/broken.xml": Route(b"<urlset><url><loc>", "application/xml"),
         "/other.xml": Route(b"<?xml version='1.0'?><catalog/>", "application/xml"),
         "/empty": Route(b"<html><body><script>1</script></body></html>"),
+        "/bomb.xml.gz": Route(gzip.compress(b"<urlset>" + b" " * 50_000_000), "application/gzip"),
     })
     store = web_store(data_dir, embedding_backend)
     bad = {"/missing": "HTTP 404", "/slow": "no answer within 2 s (ARTICLECHAT_FETCH_TIMEOUT)",
@@ -224,7 +227,7 @@ def test_every_failure_is_one_line_and_the_good_pages_are_still_ingested(site: S
            "/loop": "more redirects than allowed (ARTICLECHAT_FETCH_MAX_REDIRECTS)",
            "/to-ftp": "redirected to a URL that is not http(s)", "/teapot": "HTTP 418",
            "/broken.xml": "not well-formed XML", "/other.xml": "neither a sitemap nor an RSS or Atom feed",
-           "/empty": "no text left after cleaning"}
+           "/empty": "no text left after cleaning", "/bomb.xml.gz": "more once decompressed is over the limit"}
     started = time.monotonic()
     report = WebIngest(Ingestor(store)).run([site.url(p) for p in bad] + [
         site.url("/2026/11/03/tidal-lagoon-approved"), "ftp://127.0.0.1/x", "http:///nohost"])
