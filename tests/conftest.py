@@ -108,7 +108,7 @@ LLAMA_MODEL = "smollm2"
 
 @dataclass
 class LlamaServer:
-    """A running ``python -m llama_cpp.server``."""
+    """A running ``python -m articlechat.llm_server`` (llama.cpp's OpenAI-compatible server)."""
 
     base_url: str  # what OPENAI_BASE_URL is set to
     process: subprocess.Popen
@@ -141,13 +141,13 @@ def check_citations(answer: Answer) -> None:
 
 @contextmanager
 def llama_server_running(gguf: Path, log_dir: Path) -> Iterator[LlamaServer]:
-    """Serve ``gguf`` on a free loopback port with one thread; stopped when the block ends."""
+    """Serve ``gguf`` on a free loopback port with one thread, once its model is loaded (``/health`` answers 200);
+    stopped when the block ends."""
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LLAMA_MODEL,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
-               "--n_threads_batch", "1", "--api_key", LLAMA_API_KEY]
+    command = [sys.executable, "-m", "articlechat.llm_server", "--model", str(gguf), "--alias", LLAMA_MODEL,
+               "--host", "127.0.0.1", "--port", str(port), "--threads", "1", "--api-key", LLAMA_API_KEY]
     url = f"http://127.0.0.1:{port}"
-    with running_server(command, f"{url}/v1/models", log_dir / "llama-server.log", timeout=120) as process:
+    with running_server(command, f"{url}/health", log_dir / "llama-server.log", timeout=120) as process:
         yield LlamaServer(f"{url}/v1", process)
 
 

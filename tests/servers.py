@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,22 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
+import pytest
+
+
+def required_program(program: str, package: str) -> Path:
+    """The path of ``program`` (a name on PATH, or a path), which a test needs to start a real server or browser.
+
+    Missing, the test is skipped, or fails when the environment variable ``CI`` is set: CI must run every test.
+    ``package`` names the Debian package to install (scripts/install --dev installs its list of them).
+    """
+    found = shutil.which(program)
+    if found:
+        return Path(found)
+    message = f"{program} is not installed (apt-get install {package}, or scripts/install --dev)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI is set, so this test fails instead of skipping", pytrace=False)
+    pytest.skip(message)
 
 
 def free_port() -> int:

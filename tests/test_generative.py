@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -217,11 +218,11 @@ def test_build_agent_picks_the_backend(seeded_data_dir: Path, monkeypatch: pytes
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # configuring a server makes openai the default
     agent = build_agent(load_settings(data_dir=seeded_data_dir))
     assert isinstance(agent, GenerativeAgent) and agent.backend_name == "openai"
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the local extra is not installed
-    llm._load_llama.cache_clear()
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # the local extra is not installed
+    llm._load_model.cache_clear()
     with pytest.raises(ConfigError, match=re.escape("pip install -e '.[local]'")):
         build_agent(load_settings(data_dir=seeded_data_dir, llm="llamacpp"))
-    llm._load_llama.cache_clear()
+    llm._load_model.cache_clear()
 
 
 def test_the_llamacpp_backend_answers_in_process(seeded_data_dir: Path, embedding_backend: EmbeddingBackend,
@@ -236,4 +237,4 @@ def test_the_llamacpp_backend_answers_in_process(seeded_data_dir: Path, embeddin
     stream = agent.stream(MEETING)
     next(stream)
     stream.close()  # a reader who goes away stops the generation, and the model is free for the next question
-    assert not agent.answer_chain.last.lock.locked()
+    assert not [t for t in threading.enumerate() if t.name == "llamacpp-generation"]

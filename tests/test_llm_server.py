@@ -116,9 +116,9 @@ def test_a_wrong_key_is_a_clear_error(llama_server: LlamaServer, monkeypatch: py
 def test_an_unknown_model_address_is_a_clear_error(llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch,
                                                    seeded_data_dir: Path, embedding_backend: EmbeddingBackend,
                                                    model_calls: ModelCalls) -> None:
-    # The server answers 404 at a base URL without /v1 (llama.cpp serves any model name; OpenAI, vLLM and Ollama
-    # answer an unknown model with the same 404).
-    use_model_server(monkeypatch, llama_server.base_url.removesuffix("/v1"))
+    # The server answers 404 at a base URL with a wrong path, here Ollama's native /api instead of /v1 (llama.cpp
+    # serves any model name; OpenAI, vLLM and Ollama answer an unknown model with the same 404).
+    use_model_server(monkeypatch, llama_server.base_url.removesuffix("/v1") + "/api")
     agent = served_agent(seeded_data_dir, embedding_backend, model_calls)
     with pytest.raises(BackendError, match="ARTICLECHAT_LLM_MODEL") as raised:
         agent.ask(MEETING)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api
 
 from articlechat.api.web import render_demo
 from articlechat.config import Settings
@@ -21,10 +22,8 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor
 from articlechat.ingest.load import LoadedDocument
 from articlechat.store import ArticleStore
-from servers import free_port, running_server
+from servers import free_port, required_program, running_server
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -115,12 +114,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, emb
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    chromium = required_program("chromium", "chromium")  # Debian's: Playwright's own download needs the internet
     ARTIFACTS.mkdir(exist_ok=True)
     sync_api.expect.set_options(timeout=WAIT_MS)  # generous: the machine may be busy with other tests
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

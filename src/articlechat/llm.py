@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import queue
+import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,36 +96,66 @@ def packaged_gguf() -> Path:
 
 
 def llamacpp_chat_model(settings: Settings, max_tokens: int) -> BaseChatModel:
-    """llama-cpp-python in this process, on ``ARTICLECHAT_LLAMACPP_MODEL_PATH`` or the packaged SmolLM2."""
+    """llama.cpp (xllamacpp) in this process, on ``ARTICLECHAT_LLAMACPP_MODEL_PATH`` or the packaged SmolLM2."""
     path = settings.llamacpp_model_path or packaged_gguf()
     if not path.is_file():
         raise ConfigError(f"ARTICLECHAT_LLAMACPP_MODEL_PATH: no such file: {path}")
-    llama, lock = _load_llama(str(path), settings.llamacpp_threads)
-    return LlamaCppChat(llama=llama, lock=lock, model_name=path.name, max_tokens=max_tokens,
+    model = _load_model(str(path), settings.llamacpp_threads)
+    return LlamaCppChat(server=model.server, model_name=path.name, max_tokens=max_tokens,
                         temperature=settings.temperature)
 
 
-@lru_cache(maxsize=2)
-def _load_llama(path: str, threads: int) -> tuple[Any, threading.Lock]:
-    """Load a GGUF once per process; the lock serialises generation (a ``Llama`` is not thread-safe)."""
+def llamacpp_params(path: Path, threads: int, host: str, port: int = 0) -> Any:
+    """xllamacpp server parameters: ``path``'s GGUF, ``threads`` for prompt and generation, its HTTP listener on
+    ``host`` (an address, or a ``.sock`` path for a Unix socket) and ``port`` (0: any free one)."""
     try:
-        from llama_cpp import Llama
+        import xllamacpp
     except ImportError:
         raise ConfigError(f"ARTICLECHAT_LLM=llamacpp needs the local extra: run `{LOCAL_INSTALL}`.") from None
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_ctx = LLAMACPP_CONTEXT
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
+    params.warmup = False
+    params.hostnames = [host]
+    params.port = port
+    return params
+
+
+def start_llamacpp(params: Any) -> Any:
+    """An ``xllamacpp.Server`` on ``params``, once its model is loaded."""
+    import xllamacpp
+
     try:
-        llama = Llama(model_path=path, n_ctx=LLAMACPP_CONTEXT, n_threads=threads, n_threads_batch=threads,
-                      verbose=False)
+        return xllamacpp.Server(params)
     except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"ARTICLECHAT_LLAMACPP_MODEL_PATH: cannot load {path} ({exc})") from None
-    atexit.register(llama.close)  # free it while llama_cpp is still intact, not in a destructor at shutdown
-    return llama, threading.Lock()
+        raise ConfigError(f"ARTICLECHAT_LLAMACPP_MODEL_PATH: cannot load {params.model.path} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """An in-process llama.cpp server; its HTTP listener is a Unix socket in a private temporary folder."""
+
+    server: Any
+    socket_dir: tempfile.TemporaryDirectory
+
+
+@lru_cache(maxsize=2)
+def _load_model(path: str, threads: int) -> LocalModel:
+    """Load a GGUF once per process (llama.cpp queues concurrent requests itself)."""
+    socket_dir = tempfile.TemporaryDirectory(prefix="articlechat-llamacpp-")
+    params = llamacpp_params(Path(path), threads, host=str(Path(socket_dir.name) / "llama.sock"))
+    params.verbosity = 0  # quiet: failures come back in the responses
+    return LocalModel(start_llamacpp(params), socket_dir)
+
+
+atexit.register(_load_model.cache_clear)  # stop the servers while the interpreter is intact, not at teardown
 
 
 class LlamaCppChat(BaseChatModel):
-    """A chat model on an in-process ``llama_cpp.Llama``, streaming token by token (uses the GGUF's chat template)."""
+    """A chat model on an in-process ``xllamacpp.Server``, streaming token by token (uses the GGUF's chat template)."""
 
-    llama: Any = Field(exclude=True)
-    lock: Any = Field(exclude=True)
+    server: Any = Field(exclude=True)
     model_name: str
     max_tokens: int
     temperature: float
@@ -141,21 +174,46 @@ class LlamaCppChat(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        with self.lock:
-            try:
-                parts = self.llama.create_chat_completion(
-                    messages=convert_to_openai_messages(messages), stream=True, stop=stop,
-                    max_tokens=self.max_tokens, temperature=self.temperature)
-                for part in parts:
-                    text = part["choices"][0]["delta"].get("content") or ""
-                    if not text:
-                        continue
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                    if run_manager:
-                        run_manager.on_llm_new_token(text, chunk=chunk)
-                    yield chunk
-            except (RuntimeError, ValueError) as exc:  # llama.cpp's failures (e.g. the prompt exceeds the context)
-                raise ModelAPIError(f"llama.cpp: {exc}") from exc
+        request = {"messages": convert_to_openai_messages(messages), "stream": True, "max_tokens": self.max_tokens,
+                   "temperature": self.temperature, **({"stop": stop} if stop else {})}
+        for text in stream_chat(self.server, request):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+            if run_manager:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+
+
+def stream_chat(server: Any, request: dict[str, Any]) -> Iterator[str]:
+    """The text pieces of a streamed chat completion on an ``xllamacpp.Server``.
+
+    xllamacpp pushes each chunk to a callback: a worker thread makes the call and hands the chunks over a queue.
+    Closing this generator makes the callback stop the generation, and waits for it to end.
+    """
+    chunks: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+    closed = threading.Event()
+
+    def receive(chunk: dict[str, Any]) -> bool:
+        chunks.put(chunk)
+        return closed.is_set()  # True stops the generation
+
+    def generate() -> None:
+        try:
+            server.handle_chat_completions(request, receive)
+        finally:
+            chunks.put(None)
+
+    worker = threading.Thread(target=generate, name="llamacpp-generation", daemon=True)
+    worker.start()
+    try:
+        while (chunk := chunks.get()) is not None:
+            if "error" in chunk:  # e.g. the prompt exceeds the context
+                raise ModelAPIError(f"llama.cpp: {chunk['error'].get('message', chunk['error'])}")
+            for choice in chunk.get("choices", []):
+                if text := choice["delta"].get("content"):
+                    yield text
+    finally:
+        closed.set()
+        worker.join()
 
 
 def configuration_error(exc: Exception, settings: Settings) -> BackendError | None:
