@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -68,7 +68,8 @@ class Validators:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A response worth reading: ``body`` is empty when the server said not modified (304)."""
+    """A response worth reading; when the server said not modified (304), ``body`` is empty and ``kind`` is html (only
+    pages are fetched conditionally) and ``validators`` are the ones remembered."""
 
     url: str  # as asked
     final_url: str  # after redirects
@@ -209,7 +210,8 @@ class ValidatorCache:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return {url: Validators(**{k: v for k, v in item.items() if k in Validators.__dataclass_fields__})
+        names = {f.name for f in fields(Validators)}
+        return {url: Validators(**{k: v for k, v in item.items() if k in names and isinstance(v, str)})
                 for url, item in data.items() if isinstance(item, dict)} if isinstance(data, dict) else {}
 
     def get(self, url: str) -> Validators | None:
