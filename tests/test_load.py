@@ -60,44 +60,6 @@ def test_markdown_keeps_words_not_markup() -> None:
         "A quote. Still quoted.", "first item", "second item", "The end."]
 
 
-HTML_PAGE = """<!doctype html><html><head><title>Bees | Garden News</title>
-<meta name="author" content="Ana Silva"><style>.x { color: red }</style>
-<script>var secret = "SCRIPT-LEAK";</script></head>
-<body><nav>Home | About</nav><h1>Bees in <em>winter</em></h1>
-<p>Honey bees cluster to stay warm.<br>They shiver their flight muscles.</p>
-<script>document.write("BODY-SCRIPT-LEAK")</script><style>p { margin: 0 }</style>
-<ul><li>First point.</li><li>Second point.</li></ul></body></html>"""
-
-
-def test_html_drops_script_and_style_and_takes_the_h1_title() -> None:
-    doc = parse_document(HTML_PAGE, "html", "bees.html")
-    assert doc.title == "Bees in winter"
-    assert doc.author == "Ana Silva"
-    for leaked in ("LEAK", "color", "margin", "Home | About", "Garden News"):
-        assert leaked not in doc.text
-    assert "Honey bees cluster to stay warm." in doc.text
-    assert "They shiver their flight muscles." in doc.text
-    assert "First point.\n\nSecond point." in doc.text
-
-
-def test_html_title_from_title_tag_without_head() -> None:
-    doc = parse_document("<title>Only a title</title><p>Body one.</p><p>Body two.</p>", "html", "t.html")
-    assert doc.title == "Only a title"
-    assert doc.text == "Body one.\n\nBody two."
-
-
-@pytest.mark.parametrize(("html", "text"), [
-    ("<div>First block.</div><div>Second block.</div>", "First block.\n\nSecond block."),
-    ("<article><section>Alpha.</section><section>Beta.</section></article>", "Alpha.\n\nBeta."),
-    ("<h2>Terms</h2>Loose text<dl><dt>Term</dt><dd>Meaning</dd></dl>", "Terms\n\nLoose text\n\nTerm\n\nMeaning"),
-    ("<table><tr><th>Year</th><td>2019</td></tr></table>", "Year\n\n2019"),
-    ("<div>Some <b>bold</b>, <a href='/x'>a link</a>&nbsp;&amp; more.<br>Next line.</div>",
-     "Some bold, a link & more. Next line."),
-])
-def test_html_blocks_never_run_together(html: str, text: str) -> None:
-    assert parse_document(html, "html", "page.html").text == text
-
-
 def test_bundled_article_has_title_author_and_clean_text() -> None:
     doc = bundled_article()
     assert doc.title == "Russia and North Korea talks are just a diplomatic spectacle"

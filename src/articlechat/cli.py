@@ -205,11 +205,15 @@ def _save_readline(history_file: Path) -> None:
 
 @app.command()
 @handles_errors
-def ingest(paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .html files, or folders of them.")]) -> None:
-    """Add or update documents in the store (unchanged files add nothing)."""
+def ingest(paths: Annotated[list[str], typer.Argument(
+        help=".txt, .md or .html files, folders of them, or http(s) URLs of articles, sitemaps or RSS/Atom feeds.",
+        metavar="PATH|URL...")]) -> None:
+    """Add or update documents in the store (unchanged files and pages add nothing)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from articlechat.ingest import Ingestor
+    from articlechat.ingest.fetch import is_url
+    from articlechat.ingest.web import WebIngest
     from articlechat.runtime import open_store
 
     ingestor = Ingestor(open_store(_settings()))
@@ -220,7 +224,13 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .html 
         def on_file(path: str, number: int, total: int) -> None:
             progress.update(task, total=total, completed=number - 1, description=f"ingesting {Path(path).name}")
 
-        report = ingestor.ingest_paths(paths, on_file)
+        def on_url(url: str, done: int) -> None:
+            progress.update(task, completed=done, description=f"ingesting {url}")
+
+        report = ingestor.ingest_paths([Path(p) for p in paths if not is_url(p)], on_file)
+        urls = [p for p in paths if is_url(p)]
+        if urls:
+            WebIngest(ingestor, on_url, report).run(urls)
     for _source, message in report.failed:
         _err(f"failed: {message}")
     for label in ("added", "replaced", "unchanged"):
@@ -229,6 +239,25 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .html 
     typer.echo(report.summary())
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def extract(target: Annotated[str, typer.Argument(help="An .html, .md or .txt file, or an http(s) URL.",
+                                                  metavar="PATH|URL")],
+            as_json: JsonOpt = False) -> None:
+    """Print what `ingest` would store for one file or page (id, title, author, date, url, language, text)."""
+    from articlechat.ingest.web import extract_target
+
+    doc = extract_target(target, _settings())
+    fields = {"id": doc.source, "title": doc.title, "author": doc.author, "date": doc.date, "url": doc.url,
+              "language": doc.language}
+    if as_json:
+        typer.echo(json.dumps({**fields, "text": doc.text}, ensure_ascii=False))
+        return
+    for name, value in fields.items():
+        typer.echo(f"{name + ':':<10}{value or ''}".rstrip())
+    typer.echo(f"\n{doc.text}")
 
 
 def _stderr_console() -> Any:

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(100, ge=0, le=2000)
     max_file_bytes: int = Field(5_000_000, ge=1_000)
 
+    # Fetching from the web (`ingest URL`, POST /api/documents {"url": ...}); a page's size cap is max_file_bytes
+    fetch_timeout: float = Field(20.0, gt=0, le=600, description="Seconds one URL may take to fetch, in all.")
+    fetch_concurrency: int = Field(4, ge=1, le=32, description="URLs fetched at once.")
+    fetch_max_urls: int = Field(1000, ge=1, le=1_000_000, description="Most pages taken from the sitemaps and feeds "
+                                                                       "of one ingest.")
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_private_addresses: bool = Field(False, description="Allow fetching from loopback, private and link-local "
+                                                             "addresses (e.g. a site under development).")
+
     # Embeddings
     embeddings: Literal["onnx", "openai"] = "onnx"
     embeddings_model: str = "text-embedding-3-small"

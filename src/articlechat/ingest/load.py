@@ -1,14 +1,15 @@
-"""Load .txt, .md and .html files into clean text with a title and author, by general rules."""
+"""Load .txt, .md and .html files into clean text with their metadata (HTML: the article body, see extract.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from articlechat.errors import InvalidInput
+from articlechat.ingest.extract import PageMeta, extract_html
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html"}
@@ -26,11 +27,7 @@ _BULLET = re.compile(r"^[\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u25a0\u25a1\
 _BYLINE = re.compile(r"^(?:(?i:by)\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'\u2019.-]*)$")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_HTML_DROP = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "form", "button", "select")
-# Elements that end a paragraph: their text never runs into the next element's ("block.Next").
-_HTML_BLOCKS = ("p", "div", "section", "article", "main", "header", "footer", "aside", "address", "h1", "h2", "h3",
-                "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "td", "th",
-                "figure", "figcaption", "hr")
+META_FIELDS = tuple(f.name for f in fields(PageMeta))
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,9 @@ class LoadedDocument:
     text: str
     title: str | None = None
     author: str | None = None
+    date: str | None = None  # published, ISO 8601
+    url: str | None = None  # canonical URL of a web page: the id hint
+    language: str | None = None  # BCP 47 tag, e.g. en or pt-BR
 
 
 def read_text_file(path: Path, max_bytes: int) -> str:
@@ -70,23 +70,26 @@ def decode_text(raw: bytes, name: str) -> str:
         ) from None
 
 
-def parse_document(raw_text: str, kind: str, source: str, meta: dict[str, str] | None = None) -> LoadedDocument:
-    """Turn raw text of ``kind`` (text, markdown or html) into a cleaned :class:`LoadedDocument`."""
-    meta = meta or {}
-    title, author = meta.get("title"), meta.get("author")
+def parse_document(raw_text: str, kind: str, source: str, meta: dict[str, str] | None = None,
+                   page_url: str | None = None) -> LoadedDocument:
+    """Turn raw text of ``kind`` (text, markdown or html, fetched from ``page_url`` if from the web) into a cleaned
+    :class:`LoadedDocument`; ``meta`` (title, author, date, url, language) wins over what the page says."""
+    given = PageMeta(**{k: v for k, v in (meta or {}).items() if k in META_FIELDS})
     if kind == "html":
-        raw_text, html_title, html_author = _html_to_text(raw_text)
-        title, author = title or html_title, author or html_author
+        page = extract_html(raw_text, page_url)
+        raw_text, given = page.text, given.over(page.meta)
     elif kind == "markdown":
         raw_text = _markdown_to_text(raw_text)
     text, found_title, found_author = clean_text(raw_text)
     if not text:
         raise InvalidInput(f"{source}: no text left after cleaning")
-    return LoadedDocument(source=source, text=text, title=title or found_title, author=author or found_author)
+    return LoadedDocument(source=source, text=text, title=given.title or found_title,
+                          author=given.author or found_author, date=given.date, url=given.url,
+                          language=given.language)
 
 
 def load_file(path: Path, max_bytes: int) -> LoadedDocument:
-    """Load one file from disk; a ``NAME.json`` beside it may give ``title`` and ``author``."""
+    """Load one file from disk; a ``NAME.json`` beside it may give its title, author, date, url and language."""
     raw = read_text_file(path, max_bytes)
     return parse_document(raw, SUPPORTED_SUFFIXES[path.suffix.lower()], str(path.resolve()), _sidecar_meta(path))
 
@@ -99,7 +102,7 @@ def _sidecar_meta(path: Path) -> dict[str, str]:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         return {}
-    return {k: str(data[k]) for k in ("title", "author") if isinstance(data, dict) and data.get(k)}
+    return {k: str(data[k]) for k in META_FIELDS if isinstance(data, dict) and data.get(k)}
 
 
 def clean_text(raw: str) -> tuple[str, str | None, str | None]:
@@ -147,24 +150,3 @@ def _markdown_to_text(md: str) -> str:
     md = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", md)
     md = re.sub(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", md)
     return re.sub(r"<[^>\n]+>", "", md)
-
-
-def _html_to_text(html: str) -> tuple[str, str | None, str | None]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(_HTML_DROP):
-        tag.decompose()
-    title_tag = soup.find("h1") or soup.find("title")
-    title = " ".join(title_tag.get_text(" ").split()) if title_tag else None
-    author_meta = soup.find("meta", attrs={"name": "author"})
-    author = author_meta.get("content") if author_meta else None
-    for tag in [*soup("title"), *soup("head")]:  # html.parser only makes a head for an explicit <head>
-        tag.decompose()
-    blocks = soup.find_all(_HTML_BLOCKS)
-    for block in blocks:
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    return soup.get_text(), title or None, str(author) if author else None

@@ -7,6 +7,10 @@ from typing import Annotated
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Form, UploadFile
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from starlette.routing import Match
+from starlette.types import Scope
 
 from articlechat.api.errors import PayloadTooLarge
 from articlechat.api.schemas import DocumentOut, RemoveResult, UploadResult
@@ -26,7 +30,42 @@ UPLOAD_ENCODING = {"file": {"contentType": "text/plain, text/markdown, text/html
     "schema": {"type": "string"}, "example": 'form-data; name="file"; filename="article.txt"'}}}}
 
 
-@router.post("", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"encoding": UPLOAD_ENCODING}}}})
+class UrlUpload(BaseModel):
+    """An article page to fetch and ingest."""
+
+    url: str = Field(max_length=4000, description="http(s) URL of an article page.",
+                     examples=["https://news.example/2026/11/03/tidal-lagoon"])
+
+
+class JsonBodyRoute(APIRoute):
+    """Matches only JSON requests, so that one path takes a JSON body here and a multipart form in the next route."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+        return (match, child) if content_type == b"application/json" else (Match.NONE, {})
+
+
+async def ingest_url(body: UrlUpload, state: State) -> UploadResult:
+    """Fetch an article page and ingest it (unchanged since the last fetch: nothing to do)."""
+    from articlechat.ingest.web import WebIngest
+
+    def ingest() -> tuple[str, str]:
+        with state.ingest_lock:
+            return WebIngest(Ingestor(state.store)).page(body.url)
+
+    source, outcome = await run_sync(ingest)
+    return UploadResult(source=source, outcome=outcome)
+
+
+router.add_api_route("", ingest_url, methods=["POST"], route_class_override=JsonBodyRoute, include_in_schema=False)
+URL_BODY = {"application/json": {"schema": UrlUpload.model_json_schema()}}
+
+
+@router.post("", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"encoding": UPLOAD_ENCODING},
+                                                            **URL_BODY}}},
+             description="Ingest an uploaded .txt, .md or .html file (UTF-8) under its file name (or `source`), or "
+                         "(a JSON body `{\"url\": ...}`) fetch an article page and ingest it.")
 async def upload_document(file: UploadFile, state: State,
                           source: Annotated[str | None, Form(description="Name to store it under.")] = None,
                           ) -> UploadResult:
