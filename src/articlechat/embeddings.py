@@ -149,10 +149,15 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return self.embed_array([text])[0].tolist()
 
 
-def build_embeddings(settings: Settings) -> EmbeddingBackend:
-    """The embedding backend the settings ask for."""
+def ingest_threads(settings: Settings) -> int:
+    """onnxruntime threads for an ingest: ``ingest_threads``, or every core this process may use."""
+    return settings.ingest_threads or len(os.sched_getaffinity(0))
+
+
+def build_embeddings(settings: Settings, threads: int | None = None) -> EmbeddingBackend:
+    """The embedding backend the settings ask for; ``threads`` overrides ``embed_threads`` (e.g. for an ingest)."""
     if settings.embeddings == "onnx":
-        model = OnnxMiniLMEmbeddings(settings.cache_dir, threads=settings.embed_threads)
+        model = OnnxMiniLMEmbeddings(settings.cache_dir, threads=threads or settings.embed_threads)
         return EmbeddingBackend(model, model.model_id, model.dimension)
     from langchain_openai import OpenAIEmbeddings
 

@@ -6,9 +6,12 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+
+from bs4 import CData, NavigableString, PageElement, Tag
 
 from articlechat.errors import InvalidInput
+from articlechat.store.ids import document_id
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html"}
@@ -26,7 +29,9 @@ _BULLET = re.compile(r"^[\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u25a0\u25a1\
 _BYLINE = re.compile(r"^(?:(?i:by)\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'\u2019.-]*)$")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_LINES = re.compile(r"\n(?:[ \t\f\v]*\n)+")  # one pass over a run of blank lines, however long
 _HTML_DROP = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "form", "button", "select")
+_HTML_SKIP = frozenset((*_HTML_DROP, "title", "head"))  # html.parser only makes a head for an explicit <head>
 # Elements that end a paragraph: their text never runs into the next element's ("block.Next").
 _HTML_BLOCKS = ("p", "div", "section", "article", "main", "header", "footer", "aside", "address", "h1", "h2", "h3",
                 "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "td", "th",
@@ -35,12 +40,15 @@ _HTML_BLOCKS = ("p", "div", "section", "article", "main", "header", "footer", "a
 
 @dataclass(frozen=True)
 class LoadedDocument:
-    """A document's cleaned text and what we know about it."""
+    """A document's cleaned text and what is known about it: the record a loader or extractor hands to ingest."""
 
-    source: str
+    id: str  # see articlechat.store.ids: given, else the canonical URL, else a slug of the file name
     text: str
     title: str | None = None
     author: str | None = None
+    published: str | None = None  # ISO 8601 date
+    url: str | None = None  # canonical URL
+    language: str | None = None
 
 
 def read_text_file(path: Path, max_bytes: int) -> str:
@@ -70,25 +78,38 @@ def decode_text(raw: bytes, name: str) -> str:
         ) from None
 
 
-def parse_document(raw_text: str, kind: str, source: str, meta: dict[str, str] | None = None) -> LoadedDocument:
-    """Turn raw text of ``kind`` (text, markdown or html) into a cleaned :class:`LoadedDocument`."""
-    meta = meta or {}
-    title, author = meta.get("title"), meta.get("author")
+META_FIELDS = ("id", "title", "author", "published", "url", "language")
+
+
+def parse_document(raw_text: str, kind: str, name: str, meta: dict[str, str] | None = None,
+                   path: PurePath | None = None, root: PurePath | None = None) -> LoadedDocument:
+    """Turn raw text of ``kind`` (text, markdown or html) named ``name`` (for messages) into a cleaned
+    :class:`LoadedDocument`. ``meta`` (options, a sidecar file) wins over what the text says; the id follows
+    :func:`~articlechat.store.ids.document_id` from ``meta``'s id, the canonical URL and ``path``."""
+    meta = dict(meta or {})
     if kind == "html":
-        raw_text, html_title, html_author = _html_to_text(raw_text)
-        title, author = title or html_title, author or html_author
+        raw_text, html_title, html_author, canonical = _html_to_text(raw_text)
+        meta.setdefault("url", canonical or "")
+        meta["title"], meta["author"] = meta.get("title") or html_title or "", meta.get("author") or html_author or ""
     elif kind == "markdown":
         raw_text = _markdown_to_text(raw_text)
     text, found_title, found_author = clean_text(raw_text)
     if not text:
-        raise InvalidInput(f"{source}: no text left after cleaning")
-    return LoadedDocument(source=source, text=text, title=title or found_title, author=author or found_author)
+        raise InvalidInput(f"{name}: no text left after cleaning")
+    given = {k: v for k, v in meta.items() if v}
+    doc_id = document_id(given.get("id"), given.get("url"), path or PurePath(name), root)
+    return LoadedDocument(id=doc_id, text=text, title=given.get("title") or found_title,
+                          author=given.get("author") or found_author, published=given.get("published"),
+                          url=given.get("url"), language=given.get("language"))
 
 
-def load_file(path: Path, max_bytes: int) -> LoadedDocument:
-    """Load one file from disk; a ``NAME.json`` beside it may give ``title`` and ``author``."""
+def load_file(path: Path, max_bytes: int, root: Path | None = None,
+              meta: dict[str, str] | None = None) -> LoadedDocument:
+    """Load one file from disk (found in folder ``root``, if any); a ``NAME.json`` beside it may give any of
+    :data:`META_FIELDS`, and ``meta`` (options) overrides both."""
     raw = read_text_file(path, max_bytes)
-    return parse_document(raw, SUPPORTED_SUFFIXES[path.suffix.lower()], str(path.resolve()), _sidecar_meta(path))
+    return parse_document(raw, SUPPORTED_SUFFIXES[path.suffix.lower()], str(path),
+                          {**_sidecar_meta(path), **(meta or {})}, path, root)
 
 
 def _sidecar_meta(path: Path) -> dict[str, str]:
@@ -99,7 +120,7 @@ def _sidecar_meta(path: Path) -> dict[str, str]:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         return {}
-    return {k: str(data[k]) for k in ("title", "author") if isinstance(data, dict) and data.get(k)}
+    return {k: str(data[k]) for k in META_FIELDS if isinstance(data, dict) and data.get(k)}
 
 
 def clean_text(raw: str) -> tuple[str, str | None, str | None]:
@@ -110,7 +131,7 @@ def clean_text(raw: str) -> tuple[str, str | None, str | None]:
     raw = _CONTROL.sub("", _ZERO_WIDTH.sub("", unicodedata.normalize("NFC", raw))).replace("\r\n", "\n")
     paragraphs: list[str] = []
     author: str | None = None
-    for block in re.split(r"\n\s*\n", raw.replace("\r", "\n")):
+    for block in _BLANK_LINES.split(raw.replace("\r", "\n")):
         kept = []
         for line in (" ".join(line.split()) for line in block.split("\n")):
             if not line or _BOILERPLATE.match(line):
@@ -135,36 +156,61 @@ def _looks_like_title(line: str) -> bool:
 
 
 def _markdown_to_text(md: str) -> str:
+    """Markdown's text without its markup. Every pattern stops at the next opening mark or line end, so that a run
+    of unclosed marks (``*a *a *a ...``, ``[[[``, ``<<<``) costs time linear in its length."""
     md = re.sub(r"^```.*$", "", md, flags=re.MULTILINE)
-    md = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", md)
-    md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)
+    md = re.sub(r"!\[([^\[\]\n]*)\]\([^()\n]*\)", r"\1", md)
+    md = re.sub(r"\[([^\[\]\n]+)\]\([^()\n]*\)", r"\1", md)
     # Line patterns use [ \t], not \s, so that they never swallow the blank lines between paragraphs.
-    md = re.sub(r"^[ \t]{0,3}#{1,6}[ \t]*(.*?)[ \t]*#*[ \t]*$", r"\n\1\n", md, flags=re.MULTILINE)
+    md = re.sub(r"^[ \t]{0,3}#{1,6}(?:[ \t](.*))?$", _heading, md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]{0,3}>[ \t]?", "", md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]*(?:[-*_][ \t]*){3,}$", "", md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+", "\n", md, flags=re.MULTILINE)  # a list item: a paragraph
-    md = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", md)
-    md = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", md)
-    md = re.sub(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", md)
-    return re.sub(r"<[^>\n]+>", "", md)
+    md = re.sub(r"\*\*([^*\n]+)\*\*|__([^_\n]+)__|`([^`\n]+)`", lambda m: m.group(m.lastindex or 0), md)
+    md = re.sub(r"(?<![\w*])\*(?=[^\s*])([^*\n]*[^\s*])?\*(?![\w*])", lambda m: m.group(0)[1:-1], md)
+    md = re.sub(r"(?<![\w_])_(?=[^\s_])([^_\n]*[^\s_])?_(?![\w_])", lambda m: m.group(0)[1:-1], md)
+    return re.sub(r"<[^<>\n]+>", "", md)
 
 
-def _html_to_text(html: str) -> tuple[str, str | None, str | None]:
+def _heading(match: re.Match[str]) -> str:
+    """An ATX heading's text on a paragraph of its own, without closing hashes."""
+    text = (match.group(1) or "").rstrip(" \t")
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):
+        text = unclosed.rstrip(" \t")
+    return f"\n{text.strip()}\n"
+
+
+def _html_to_text(html: str) -> tuple[str, str | None, str | None, str | None]:
+    """(text, title, author, canonical URL) of an HTML page."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(_HTML_DROP):
-        tag.decompose()
     title_tag = soup.find("h1") or soup.find("title")
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else None
     author_meta = soup.find("meta", attrs={"name": "author"})
     author = author_meta.get("content") if author_meta else None
-    for tag in [*soup("title"), *soup("head")]:  # html.parser only makes a head for an explicit <head>
-        tag.decompose()
-    blocks = soup.find_all(_HTML_BLOCKS)
-    for block in blocks:
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    return soup.get_text(), title or None, str(author) if author else None
+    canonical = soup.find("link", rel="canonical", href=True)
+    url = str(canonical["href"]).strip() if canonical else None
+    return _block_text(soup), title or None, str(author) if author else None, url if url and "://" in url else None
+
+
+def _block_text(root: Tag) -> str:
+    """The text of ``root`` with a paragraph break around every block element and a line break for ``<br>``,
+    without the dropped elements, in one pass over the tree (changing the tree per block is quadratic)."""
+    out: list[str] = []
+    stack: list[PageElement | str] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str) and not isinstance(node, NavigableString):  # a break queued after a block
+            out.append(node)
+        elif type(node) in (NavigableString, CData):
+            out.append(str(node))
+        elif isinstance(node, Tag) and node.name not in _HTML_SKIP:
+            if node.name == "br":
+                out.append("\n")
+            elif node.name in _HTML_BLOCKS:
+                out.append("\n\n")
+                stack.append("\n\n")
+            stack.extend(reversed(node.contents))
+    return "".join(out)

@@ -28,9 +28,12 @@ UPLOAD_ENCODING = {"file": {"contentType": "text/plain, text/markdown, text/html
 
 @router.post("", openapi_extra={"requestBody": {"content": {"multipart/form-data": {"encoding": UPLOAD_ENCODING}}}})
 async def upload_document(file: UploadFile, state: State,
-                          source: Annotated[str | None, Form(description="Name to store it under.")] = None,
+                          doc_id: Annotated[str | None, Form(alias="id", description="The document's id (default: "
+                                                       "its canonical URL, else a slug of its file name).")] = None,
+                          source: Annotated[str | None, Form(description="The id, under its earlier name.")] = None,
                           ) -> UploadResult:
-    """Ingest an uploaded .txt, .md or .html file (UTF-8) under its file name (or `source`)."""
+    """Ingest an uploaded .txt, .md or .html file (UTF-8) under `id` (else its canonical URL, else a slug of its file
+    name)."""
     limit = state.settings.max_file_bytes
     if file.size is not None and file.size > limit:
         raise PayloadTooLarge(f"The file is {file.size:,} bytes; the limit is {limit:,} (ARTICLECHAT_MAX_FILE_BYTES).")
@@ -40,11 +43,12 @@ async def upload_document(file: UploadFile, state: State,
     raw = await file.read()
     store = state.store
 
-    def ingest() -> str:
+    def ingest() -> tuple[str, str]:
         with state.ingest_lock:
-            return Ingestor(store).ingest_text(raw, name, source or name)
+            return Ingestor(store).ingest_text(raw, name, doc_id or source)
 
-    return UploadResult(source=source or name, outcome=await run_sync(ingest))
+    stored_id, outcome = await run_sync(ingest)
+    return UploadResult(source=stored_id, outcome=outcome)
 
 
 @router.get("")
