@@ -118,6 +118,8 @@ class OnnxMiniLMEmbeddings(Embeddings):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle threads sleep rather than spin between batches: spinning burns CPU another process could use.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = lazy_gather_model(cache_dir)
         self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 

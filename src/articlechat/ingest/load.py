@@ -192,7 +192,8 @@ def _html_to_text(html: str) -> tuple[str, str | None, str | None, str | None]:
     author = author_meta.get("content") if author_meta else None
     canonical = soup.find("link", rel="canonical", href=True)
     url = str(canonical["href"]).strip() if canonical else None
-    return _block_text(soup), title or None, str(author) if author else None, url if url and "://" in url else None
+    web_url = url if url and url.startswith(("http://", "https://")) else None  # not file:// (a path of the disk)
+    return _block_text(soup), title or None, str(author) if author else None, web_url
 
 
 def _block_text(root: Tag) -> str:

@@ -101,9 +101,10 @@ def digest(doc: LoadedDocument) -> str:
 class Ingestor:
     """Puts documents into an :class:`ArticleStore`."""
 
-    def __init__(self, store: ArticleStore) -> None:
+    def __init__(self, store: ArticleStore, batch_texts: int = EMBED_BATCH_TEXTS) -> None:
         self.store = store
         self.settings = store.settings
+        self.batch_texts = batch_texts  # texts embedded per round (1: one document at a time)
 
     def ingest_document(self, doc: LoadedDocument) -> Outcome:
         """Store ``doc``: an unchanged document adds nothing; a changed one (text or labels) replaces its passages."""
@@ -134,7 +135,7 @@ class Ingestor:
         total = sum(len(p.fresh) for p in pending)
         if on_progress:
             on_progress(0, total)
-        for group in _rounds(pending):
+        for group in _rounds(pending, self.batch_texts):
             self._embed_and_store(group, report)
             if on_progress:
                 on_progress(report.passages, total)
@@ -269,14 +270,14 @@ def _unused(doc_id: str, taken: set[str]) -> str:
     return candidate
 
 
-def _rounds(pending: list[_Pending]) -> Iterator[list[_Pending]]:
-    """Consecutive groups of documents with about :data:`EMBED_BATCH_TEXTS` texts to embed each."""
+def _rounds(pending: list[_Pending], batch_texts: int) -> Iterator[list[_Pending]]:
+    """Consecutive groups of documents with about ``batch_texts`` texts to embed each."""
     group: list[_Pending] = []
     size = 0
     for item in pending:
         group.append(item)
         size += len(item.fresh) + sum(len(s) for s in item.sentences)
-        if size >= EMBED_BATCH_TEXTS:
+        if size >= batch_texts:
             yield group
             group, size = [], 0
     if group:
