@@ -12,7 +12,7 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import NotFound, StoreOutdated
 from articlechat.store.catalog import Catalog
 from articlechat.store.chroma import ChromaConnection, ChromaIndex
-from articlechat.store.ids import check_id
+from articlechat.store.ids import is_id
 from articlechat.store.records import ChunkRecord, DocumentRecord, Hit, rebuild_text
 
 MIGRATE_COMMAND = "articlechat reindex"
@@ -110,7 +110,7 @@ class ArticleStore:
 
     def resolve_source(self, name: str) -> str:
         """``name`` when it is the id of a stored document, else :class:`NotFound`."""
-        if len(name) <= 2000 and self.has_source(check_id(name)):
+        if is_id(name) and self.has_source(name):
             return name
         raise NotFound(f"No document '{name[:200]}' in the store (see `articlechat documents`).")
 

@@ -16,6 +16,11 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+def is_id(value: str) -> bool:
+    """Whether ``value`` is a valid document id."""
+    return len(value) <= MAX_ID_CHARS and bool(_ID.fullmatch(value))
+
+
 def check_id(value: str) -> str:
     """``value`` when it is a valid document id, else a clear :class:`InvalidInput`."""
     if len(value) > MAX_ID_CHARS:
