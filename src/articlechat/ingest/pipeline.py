@@ -136,9 +136,7 @@ class Ingestor:
         if on_progress:
             on_progress(0, total)
         for group in _rounds(pending, self.batch_texts):
-            self._embed_and_store(group, report)
-            if on_progress:
-                on_progress(report.passages, total)
+            self._embed_and_store(group, report, (lambda done: on_progress(done, total)) if on_progress else None)
         return report
 
     def _prepare(self, origin: str, doc: LoadedDocument) -> _Pending | None:
@@ -161,8 +159,10 @@ class Ingestor:
                  for n, group in zip(fresh_at, grouped, strict=True)]
         return _Pending(origin, record, fresh, grouped, existing, sorted(existing - set(ids)))
 
-    def _embed_and_store(self, group: list[_Pending], report: IngestReport) -> None:
-        """Embed every fresh passage and sentence of ``group`` in one call, then write each document."""
+    def _embed_and_store(self, group: list[_Pending], report: IngestReport,
+                         on_written: Callable[[int], None] | None) -> None:
+        """Embed every fresh passage and sentence of ``group`` in one call, then write each document (telling
+        ``on_written`` the passages stored so far after each)."""
         texts: list[str] = []
         for item in group:
             texts.extend(c.text for c in item.fresh)
@@ -183,6 +183,8 @@ class Ingestor:
                 continue
             report.passages += len(item.fresh)
             report.record(item.record.id, "replaced" if item.existing else "added")
+            if on_written:
+                on_written(report.passages)
 
     def _write(self, item: _Pending, vectors: np.ndarray) -> None:
         """Store one document's passages and record; on failure, none of its new passages stays behind."""
