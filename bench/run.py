@@ -1,7 +1,7 @@
 """Every benchmark in one command, one table: ingest throughput, warm in-process answers, a cold CLI ask, and the API
 under load with the embedded store and with 1 and N workers on a Chroma server, with memory and the machine it ran on.
 
-    .venv/bin/python bench/run.py [--quick] [--workers 2] [--clients 16] [--seconds 10] [--copies 20] [--rounds 5]
+    .venv/bin/python bench/run.py [--quick] [--workers 2] [--clients 16] [--seconds 10] [--rounds 5]
                                   [--cold-runs 5] [--json]
 
 The default run takes about a minute on a 2-core machine; --quick, about half a minute. The table is Markdown, ready
@@ -23,7 +23,7 @@ from pathlib import Path
 from core import bench_cold, bench_ingest, bench_warm
 from scale import run_scale
 
-QUICK = {"copies": 5, "rounds": 2, "cold_runs": 3, "seconds": 4.0}
+QUICK = {"rounds": 2, "cold_runs": 3, "seconds": 4.0}
 
 
 def machine() -> dict[str, object]:
@@ -42,7 +42,7 @@ def run_all(args: argparse.Namespace) -> dict[str, object]:
     """Run every benchmark with the options given."""
     info = machine()
     with tempfile.TemporaryDirectory(prefix="articlechat-bench-") as tmp:
-        core = {"ingest": bench_ingest(Path(tmp) / "ingest", args.copies),
+        core = {"ingest": bench_ingest(Path(tmp) / "ingest"),
                 "warm_ask": bench_warm(Path(tmp) / "warm", args.rounds),
                 "cold_cli_ask": bench_cold(Path(tmp) / "warm", args.cold_runs)}
     return {"machine": info, **core, "api": run_scale(args.workers, args.clients, args.seconds)}
@@ -52,8 +52,9 @@ def table(results: dict) -> list[str]:
     """The results as one Markdown table."""
     ingest, warm, cold, api = results["ingest"], results["warm_ask"], results["cold_cli_ask"], results["api"]
     lines = ["| benchmark | throughput | p50 | p95 | p99 | errors | memory (RSS) |", "|---|--:|--:|--:|--:|--:|--:|",
-             f"| ingest, embedded store ({ingest['chunks']} chunks) | {ingest['chunks_per_s']:.1f} chunks/s "
-             "| | | | | |",
+             *(f"| ingest {label}, embedded store ({ingest[label]['passages']} passages, {ingest['documents']} docs) "
+               f"| {ingest[label]['passages_per_cpu_s']:.1f} passages/CPU-s, {ingest[label]['passages_per_s']:.1f}/s "
+               "| | | | | |" for label in ("before", "after")),
              f"| ask in process, warm ({warm['asks']} answers) | | {warm['p50_ms']:.1f} ms | {warm['p95_ms']:.1f} ms "
              "| | | |",
              f"| `articlechat ask`, cold process (median of {cold['runs']}) | | {cold['wall_s_median']:.2f} s wall "
@@ -80,12 +81,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="API workers of the scaled-out configuration")
     parser.add_argument("--clients", type=int, default=16, help="concurrent API clients")
     parser.add_argument("--seconds", type=float, help="measured API load per configuration (default 10)")
-    parser.add_argument("--copies", type=int, help="article copies to ingest (default 20)")
     parser.add_argument("--rounds", type=int, help="passes over the dev questions in process (default 5)")
     parser.add_argument("--cold-runs", type=int, help="cold CLI processes (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    defaults = QUICK if args.quick else {"copies": 20, "rounds": 5, "cold_runs": 5, "seconds": 10.0}
+    defaults = QUICK if args.quick else {"rounds": 5, "cold_runs": 5, "seconds": 10.0}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)

@@ -1,4 +1,11 @@
-"""Scale-out load test on loopback: the same bounded load (N clients x T seconds of POST /api/ask, see load.py) against
+"""Scale benchmarks. ``--corpus``: a store of >= 500 real documents (the HTML pages of Debian's python3-doc, read
+from disk): ingest passages per CPU-second, store size, warm answers p50/p95 over the whole store unscoped and
+scoped to one document, and memory:
+
+    .venv/bin/python bench/scale.py --corpus [--docs 500] [--max-chars 4000] [--questions 40] [--json]
+
+Otherwise, a scale-out load test on loopback: the same bounded load (N clients x T seconds of POST /api/ask, see
+load.py) against
 
   1. the embedded store in one process (the default install),
   2. one API worker on a Chroma server (`chroma run`),
@@ -16,21 +23,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import random
 import re
+import resource
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from core import percentile
 from load import own_server, run_load  # also puts tests/ on the path
 
 from articlechat.config import Settings
-from articlechat.embeddings import build_embeddings
+from articlechat.embeddings import build_embeddings, ingest_threads
+from articlechat.errors import ArticlechatError
+from articlechat.history import SessionStore
 from articlechat.ingest import Ingestor
+from articlechat.ingest.load import LoadedDocument, load_file
 from articlechat.store import ArticleStore
 from servers import ApiServer, ChromaServer, chroma_server_running
+
+if TYPE_CHECKING:
+    from articlechat.chain.agent import Agent
 
 READY_LINE = re.compile(r"\bready: .* chunks in the store")  # each worker logs it when its startup is done
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -89,6 +108,67 @@ def run_scale(workers: int = 2, clients: int = 16, seconds: float = 10.0) -> dic
     return {"rows": rows, "chroma_rss_mb": chroma_rss, "chroma_chunks": chunks}
 
 
+PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")  # apt-get install python3-doc
+
+
+def corpus_documents(count: int, max_chars: int) -> list[LoadedDocument]:
+    """The first ``count`` pages of the Python documentation that load, each cut to its first ``max_chars``
+    characters (0: whole) so that a run stays short on a small machine."""
+    if not PYTHON_DOCS.is_dir():
+        raise SystemExit(f"{PYTHON_DOCS} is missing: apt-get install python3-doc")
+    docs: list[LoadedDocument] = []
+    for path in sorted(PYTHON_DOCS.rglob("*.html")):
+        if len(docs) == count:
+            break
+        try:
+            doc = load_file(path, 10**7, PYTHON_DOCS)
+        except ArticlechatError:
+            continue
+        docs.append(dataclasses.replace(doc, text=doc.text[:max_chars]) if max_chars else doc)
+    return docs
+
+
+def _rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def _timed_answers(agent: Agent, questions: list[tuple[str, str | None]]) -> dict[str, float]:
+    for question, doc in questions[:5]:  # warm-up
+        agent.ask(question, None, doc)
+    timings = []
+    for question, doc in questions:
+        started = time.perf_counter()
+        agent.ask(question, None, doc)
+        timings.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(statistics.median(timings), 1), "p95_ms": round(percentile(timings, 0.95), 1)}
+
+
+def run_corpus(count: int, max_chars: int, questions: int) -> dict[str, object]:
+    """Ingest the corpus into a fresh embedded store and answer questions about it."""
+    from articlechat.chain.agent import Agent
+
+    docs = corpus_documents(count, max_chars)
+    with tempfile.TemporaryDirectory(prefix="articlechat-corpus-") as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp))
+        store = ArticleStore(settings, build_embeddings(settings, ingest_threads(settings)))
+        cpu, wall = time.process_time(), time.perf_counter()
+        report = Ingestor(store).ingest_documents([(d.id, d) for d in docs])
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        size = sum(f.stat().st_size for f in settings.chroma_path.rglob("*") if f.is_file())
+        query_store = ArticleStore(settings, build_embeddings(settings))
+        agent = Agent(settings, query_store, SessionStore(settings.sessions_path))
+        picked = random.Random(7).sample([d for d in docs if d.title], min(questions, len(docs)))
+        asked = [f"What is {d.title.split(' — ')[0]} for?" for d in picked]
+        unscoped = _timed_answers(agent, [(q, None) for q in asked])
+        scoped = _timed_answers(agent, [(q, d.id) for q, d in zip(asked, picked, strict=True)])
+    return {"documents": len(docs), "failed": len(report.failed), "passages": report.passages,
+            "max_chars": max_chars, "ingest_cpu_s": round(cpu, 1), "ingest_wall_s": round(wall, 1),
+            "passages_per_cpu_s": round(report.passages / cpu, 1), "store_mb": round(size / 2**20, 1),
+            "unscoped": unscoped, "scoped": scoped, "rss_mb": round(_rss_mb()),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
 def format_rows(rows: list[dict[str, object]]) -> list[str]:
     """A Markdown table of the rows."""
     lines = ["| configuration | workers | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB |",
@@ -98,13 +178,31 @@ def format_rows(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def format_corpus(r: dict) -> str:
+    """The corpus benchmark as a Markdown table."""
+    return "\n".join([
+        "| documents | passages | ingest | store | answer unscoped p50 / p95 | scoped p50 / p95 | RSS (peak) |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {r['documents']} | {r['passages']} | {r['passages_per_cpu_s']} passages/CPU-s ({r['ingest_cpu_s']} CPU-s, "
+        f"{r['ingest_wall_s']} s) | {r['store_mb']} MB | {r['unscoped']['p50_ms']} / {r['unscoped']['p95_ms']} ms | "
+        f"{r['scoped']['p50_ms']} / {r['scoped']['p95_ms']} ms | {r['rss_mb']} MB ({r['peak_rss_mb']} MB) |"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="API workers of the scaled-out configuration")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured duration of each configuration")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--corpus", action="store_true", help="the many-documents benchmark instead")
+    parser.add_argument("--docs", type=int, default=500, help="documents of the corpus")
+    parser.add_argument("--max-chars", type=int, default=4000, help="characters kept per document (0: all)")
+    parser.add_argument("--questions", type=int, default=40, help="questions, unscoped and scoped each")
     args = parser.parse_args()
+    if args.corpus:
+        corpus = run_corpus(args.docs, args.max_chars, args.questions)
+        print(json.dumps(corpus) if args.json else format_corpus(corpus))
+        return
     result = run_scale(args.workers, args.clients, args.seconds)
     if args.json:
         print(json.dumps(result))

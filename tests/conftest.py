@@ -246,10 +246,13 @@ def seed_store(bundled_data_dir: Path, target: Settings, backend: EmbeddingBacke
     if not target.chroma_host:
         shutil.copytree(bundled_data_dir, target.data_dir)
         return
-    data = ArticleStore(store_settings(bundled_data_dir, None), backend).collection.get(
-        include=["documents", "metadatas", "embeddings"])
-    vectors = np.asarray(data["embeddings"]).tolist()
-    ArticleStore(target, backend).add_chunks(data["ids"], data["documents"], data["metadatas"], vectors)
+    source = ArticleStore(store_settings(bundled_data_dir, None), backend)
+    data = source.collection.get(include=["documents", "metadatas", "embeddings"])
+    copy = ArticleStore(target, backend)
+    copy.collection.add(ids=data["ids"], documents=data["documents"], metadatas=data["metadatas"],
+                        embeddings=np.asarray(data["embeddings"]))
+    for record in source.documents():
+        copy.put_record(record)
 
 
 # --- API servers -------------------------------------------------------------------------------------------------

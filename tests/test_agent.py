@@ -14,7 +14,7 @@ BEES = parse_document(
     "Bees in winter\n\nHoney bees cluster together inside the hive to stay warm during winter. The workers shiver "
     "their flight muscles to produce heat, keeping the core of the cluster near 35 degrees Celsius.\n\n"
     "The queen stays at the centre of the cluster. A colony needs about 20 kilograms of stored honey to survive "
-    "the winter.", "text", "garden/bees.txt")
+    "the winter.", "text", "bees.txt", {"id": "garden/bees.txt"})
 
 
 def check_contract(answer: Answer, k: int = 4) -> None:

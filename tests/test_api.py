@@ -277,24 +277,24 @@ def test_admin_routes_need_the_key(http: httpx.Client) -> None:
 
 def test_upload_ask_about_it_and_remove_it(admin: httpx.Client, http: httpx.Client) -> None:
     response = admin.post("/api/documents", files={"file": ("../../lighthouse.md", LIGHTHOUSE, "text/markdown")})
-    assert response.status_code == 200 and response.json() == {"source": "lighthouse.md", "outcome": "added"}
+    assert response.status_code == 200 and response.json() == {"source": "lighthouse", "outcome": "added"}
     again = admin.post("/api/documents", files={"file": ("lighthouse.md", LIGHTHOUSE)})
     assert again.json()["outcome"] == "unchanged"
     listed = {d["source"]: d for d in admin.get("/api/documents").json()}
-    assert set(listed) >= {BUNDLED_SOURCE, "lighthouse.md"}
-    assert listed["lighthouse.md"]["title"] == "The Vey Lighthouse" and listed["lighthouse.md"]["chunks"] >= 1
+    assert set(listed) >= {BUNDLED_SOURCE, "lighthouse"}
+    assert listed["lighthouse"]["title"] == "The Vey Lighthouse" and listed["lighthouse"]["chunks"] >= 1
 
-    answer = ask(http, "Who built the Vey lighthouse?", doc="lighthouse.md")
+    answer = ask(http, "Who built the Vey lighthouse?", doc="lighthouse")
     assert answer.answered and "Maria Keller" in answer.answer
-    assert {s.source for s in answer.sources} == {"lighthouse.md"}
+    assert {s.source for s in answer.sources} == {"lighthouse"}
     check_citations(answer)
     follow = ask(http, "When did it become automatic?", session_id=answer.session_id)
     assert "1978" in follow.answer
 
-    removed = admin.delete("/api/documents/lighthouse.md")
-    assert removed.status_code == 200 and removed.json()["removed_chunks"] == listed["lighthouse.md"]["chunks"]
-    assert error_of(admin.delete("/api/documents/lighthouse.md"), 404)["code"] == "not_found"
-    assert error_of(http.post("/api/ask", json={"question": "Who built it?", "doc": "lighthouse.md"}), 404)
+    removed = admin.delete("/api/documents/lighthouse")
+    assert removed.status_code == 200 and removed.json()["removed_chunks"] == listed["lighthouse"]["chunks"]
+    assert error_of(admin.delete("/api/documents/lighthouse"), 404)["code"] == "not_found"
+    assert error_of(http.post("/api/ask", json={"question": "Who built it?", "doc": "lighthouse"}), 404)
 
 
 @pytest.mark.parametrize(("name", "content", "status", "needle"), [

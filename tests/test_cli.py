@@ -78,8 +78,8 @@ def test_error_paths_exit_with_clear_messages() -> None:
     assert code == 1 and "No document 'other.txt'" in output
     code, output = invoke("documents")
     assert code == 0 and re.fullmatch(
-        rf"{BUNDLED_SOURCE}\n    Russia and North Korea talks are just a diplomatic spectacle by Lawrence White"
-        r" · \d+ chunks · 4,406 chars · ingested \S+\n", output)
+        rf"{BUNDLED_SOURCE}\n    Russia and North Korea talks are just a diplomatic spectacle · by Lawrence White"
+        r" · \d+ passages · 4,406 chars · ingested \S+\n", output)
 
     code, output = invoke("ask", "Who did Kim meet?", "--doc", BUNDLED_SOURCE, "--json")
     session = json.loads(output)["session_id"]

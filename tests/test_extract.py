@@ -54,21 +54,21 @@ def test_the_article_body_without_the_page_around_it(name: str) -> None:
 def test_metadata_from_meta_tags_and_a_relative_canonical_link() -> None:
     doc = parse_document(page("harbor-times"), "html", "x",
                          page_url="https://www.harbortimes.example/story?id=88&utm_source=feed#top")
-    assert (doc.title, doc.author, doc.date, doc.language) == (
+    assert (doc.title, doc.author, doc.published, doc.language) == (
         "Tidal lagoon wins approval after ten-year fight", "Marta Okafor", "2026-11-03", "en-GB")
     assert doc.url == "https://www.harbortimes.example/2026/11/03/tidal-lagoon-approved"
 
 
 def test_metadata_from_json_ld_graph_and_og_locale() -> None:
     doc = parse_document(page("garden-blog"), "html", "x")
-    assert (doc.title, doc.author, doc.date, doc.language) == (
+    assert (doc.title, doc.author, doc.published, doc.language) == (
         "Why my bees cluster in winter", "Ana Silva", "2026-01-14", "en-US")
     assert doc.url == "https://slowgarden.example/why-bees-cluster-in-winter/"
 
 
 def test_metadata_from_json_ld_news_article_in_a_latin1_page() -> None:
     doc = parse_document(page("city-wire"), "html", "x", page_url="https://citywire.example/transport/night-buses")
-    assert (doc.title, doc.author, doc.date, doc.language) == (
+    assert (doc.title, doc.author, doc.published, doc.language) == (
         "Night buses return to the ring road", "Tomás Ríos; Lena Berg", "2026-05-20", "en")
     assert doc.url == "https://citywire.example/transport/night-buses"  # no canonical link: where it was fetched
 
@@ -83,8 +83,8 @@ def test_a_canonical_link_to_another_site_is_not_believed() -> None:
 
 
 def test_given_metadata_wins_over_the_page() -> None:
-    doc = parse_document(page("harbor-times"), "html", "x", {"title": "Lagoon", "date": "2026-11-05", "other": "y"})
-    assert (doc.title, doc.author, doc.date) == ("Lagoon", "Marta Okafor", "2026-11-05")
+    doc = parse_document(page("harbor-times"), "html", "x", {"title": "Lagoon", "published": "2026-11-05", "other": "y"})
+    assert (doc.title, doc.author, doc.published) == ("Lagoon", "Marta Okafor", "2026-11-05")
 
 
 def test_a_sidecar_json_gives_metadata_to_an_html_file(tmp_path: Path) -> None:

@@ -1,18 +1,22 @@
-"""Ingestion: folders, idempotency, replacement, bad files, no half documents, and the `ingest` command."""
+"""Ingestion: ids, folders, idempotency, replacement, bad files, no half documents, linear loaders and splitters,
+and the `ingest` command (with a running server beside it)."""
 
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from articlechat.cli import app
 from articlechat.errors import InvalidInput
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor
-from articlechat.ingest.load import load_file
-from articlechat.ingest.split import chunk_id, chunk_spans
-from articlechat.store import ArticleStore
-from conftest import run_cli
+from articlechat.ingest.load import load_file, parse_document
+from articlechat.ingest.split import chunk_id, chunk_spans, sentence_spans
+from articlechat.store import ArticleStore, ChunkRecord
+from conftest import API_KEY, run_cli, server_env
+from servers import articlechat_serve
 
 CHROMA_MODES = ("local", "server")  # every test runs against the embedded store and a Chroma server
 BEES = "Bees in winter\n\nHoney bees cluster inside the hive to stay warm. Workers shiver to make heat.\n"
@@ -50,27 +54,25 @@ def stored(store: ArticleStore, source: str) -> tuple[set[str], list[tuple[int, 
 
 def expected_ids(store: ArticleStore, path: Path) -> set[str]:
     doc = load_file(path, 10**6)
-    return {chunk_id(doc.source, c) for c in chunk_spans(doc.text, store.settings.chunk_size,
+    return {chunk_id(doc.id, c) for c in chunk_spans(doc.text, store.settings.chunk_size,
                                                         store.settings.chunk_overlap)}
 
 
 def test_folder_ingest_is_idempotent(store: ArticleStore, library: Path) -> None:
     ingestor = Ingestor(store)
-    seen: list[tuple[str, int, int]] = []
-    report = ingestor.ingest_paths([library], lambda path, number, total: seen.append((Path(path).name, number, total)))
-    sources = {str((library / name).resolve()) for name in ("bees.txt", "nested/cats.md", "tides.html")}
+    seen: list[tuple[int, int]] = []
+    report = ingestor.ingest_paths([library], lambda done, total: seen.append((done, total)))
+    sources = {"bees", "nested/cats", "tides"}  # slugs of the paths inside the folder
     assert set(report.added) == sources and not report.failed
     assert report.summary() == "3 added, 0 unchanged, 0 replaced, 0 failed"
-    assert [(n, t) for _, n, t in seen] == [(1, 3), (2, 3), (3, 3)]
-    titles = {d.source: d.title for d in store.documents()}
-    assert titles == {str((library / "bees.txt").resolve()): "Bees in winter",
-                      str((library / "nested/cats.md").resolve()): "Cats at rest",
-                      str((library / "tides.html").resolve()): "How tides work"}
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3) == (report.passages, 3)
+    titles = {d.id: d.title for d in store.documents()}
+    assert titles == {"bees": "Bees in winter", "nested/cats": "Cats at rest", "tides": "How tides work"}
     ids = set(store.collection.get(include=[])["ids"])
 
     again = ingestor.ingest_paths([library, library / "bees.txt"])
-    assert sorted(again.unchanged) == sorted([*sources, str((library / "bees.txt").resolve())])
-    assert not (again.added or again.replaced or again.failed)
+    assert sorted(again.unchanged) == sorted(sources)
+    assert not (again.added or again.replaced or again.failed or again.passages)
     assert set(store.collection.get(include=[])["ids"]) == ids
 
 
@@ -79,16 +81,16 @@ def test_changed_file_replaces_its_chunks(store: ArticleStore, tmp_path: Path) -
     path.write_text(long_article("volcanoes", 10))
     ingestor = Ingestor(store)
     assert ingestor.ingest_paths([path]).added
-    old_ids, _ = stored(store, str(path.resolve()))
+    old_ids, _ = stored(store, path.stem)
     assert len(old_ids) > 3
 
     # Edit the middle, drop the end: some chunks stay, some change, some disappear.
     text = long_article("volcanoes", 10).replace("Paragraph 4 about", "Paragraph four, rewritten, about")
     path.write_text(text.rsplit("\n\n", 3)[0])
     report = ingestor.ingest_paths([path])
-    assert report.replaced == [str(path.resolve())] and report.summary().startswith("0 added, 0 unchanged, 1 replaced")
+    assert report.replaced == [path.stem] and report.summary().startswith("0 added, 0 unchanged, 1 replaced")
 
-    ids, chunks = stored(store, str(path.resolve()))
+    ids, chunks = stored(store, path.stem)
     assert ids == expected_ids(store, path)
     assert store.count() == len(ids) and old_ids & ids and old_ids - ids
     cleaned = load_file(path, 10**6).text
@@ -102,11 +104,11 @@ def test_a_new_title_alone_relabels_the_document(store: ArticleStore, tmp_path: 
     path.with_suffix(".json").write_text(json.dumps({"title": "Old title", "author": "A. Writer"}))
     ingestor = Ingestor(store)
     assert ingestor.ingest_paths([path]).added
-    ids, _ = stored(store, str(path.resolve()))
+    ids, _ = stored(store, path.stem)
 
     path.with_suffix(".json").write_text(json.dumps({"title": "New title", "author": "A. Writer"}))
-    assert ingestor.ingest_paths([path]).replaced == [str(path.resolve())]
-    assert stored(store, str(path.resolve()))[0] == ids and store.count() == len(ids)
+    assert ingestor.ingest_paths([path]).replaced == [path.stem]
+    assert stored(store, path.stem)[0] == ids and store.count() == len(ids)
     assert [(d.title, d.author) for d in store.documents()] == [("New title", "A. Writer")]
     assert ingestor.ingest_paths([path]).unchanged
 
@@ -151,22 +153,21 @@ def test_a_store_failure_mid_document_leaves_none_of_it(store: ArticleStore, lib
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.txt"
     big.write_text(long_article("glaciers", 12))
-    real_add = ArticleStore.add_chunks
+    real_add = ArticleStore.upsert_chunks
 
-    def add_half_then_fail(self: ArticleStore, ids: list[str], texts: list[str], metadatas: list[dict],
-                           vectors: list[list[float]]) -> None:
-        if metadatas and metadatas[0]["source"] == str(big.resolve()):
-            half = len(ids) // 2
-            real_add(self, ids[:half], texts[:half], metadatas[:half], vectors[:half])
+    def add_half_then_fail(self: ArticleStore, chunks: list[ChunkRecord], vectors: np.ndarray) -> None:
+        if chunks and chunks[0].document == "big":
+            half = len(chunks) // 2
+            real_add(self, chunks[:half], vectors[:half])
             assert self.count() >= half > 0
             raise RuntimeError("disk full")
-        real_add(self, ids, texts, metadatas, vectors)
+        real_add(self, chunks, vectors)
 
-    monkeypatch.setattr(ArticleStore, "add_chunks", add_half_then_fail)
+    monkeypatch.setattr(ArticleStore, "upsert_chunks", add_half_then_fail)
     report = Ingestor(store).ingest_paths([big, library])
     assert report.failed == [(str(big), f"{big}: RuntimeError: disk full")]
     assert len(report.added) == 3
-    assert not store.has_source(str(big.resolve()))
+    assert not store.has_source("big") and not store.chunk_ids("big")
     assert {d.source for d in store.documents()} == set(report.added)
 
 
@@ -176,27 +177,28 @@ def test_a_failed_update_keeps_the_previous_version(store: ArticleStore, tmp_pat
     path.write_text(long_article("rivers"))
     ingestor = Ingestor(store)
     ingestor.ingest_paths([path])
-    before = stored(store, str(path.resolve()))
+    before = stored(store, path.stem)
 
-    real_add = ArticleStore.add_chunks
+    real_add = ArticleStore.upsert_chunks
 
-    def add_one_then_fail(self: ArticleStore, ids: list[str], *rest: list) -> None:
-        real_add(self, ids[:1], *(r[:1] for r in rest))
+    def add_one_then_fail(self: ArticleStore, chunks: list[ChunkRecord], vectors: np.ndarray) -> None:
+        real_add(self, chunks[:1], vectors[:1])
         raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(ArticleStore, "add_chunks", add_one_then_fail)
+    monkeypatch.setattr(ArticleStore, "upsert_chunks", add_one_then_fail)
     path.write_text(long_article("rivers").replace("Paragraph 0", "The first paragraph"))
     assert ingestor.ingest_paths([path]).failed
-    assert stored(store, str(path.resolve())) == before
+    assert stored(store, path.stem) == before
 
 
 def test_uploaded_text_and_bundled_article(store: ArticleStore) -> None:
     ingestor = Ingestor(store)
     assert ingestor.ensure_bundled_article() is True
     assert ingestor.ensure_bundled_article() is False
-    assert [d.source for d in store.documents()] == [BUNDLED_SOURCE]
-    assert ingestor.ingest_text(CATS.encode(), "cats.md") == "added"
-    assert ingestor.ingest_text(CATS.encode(), "cats.md") == "unchanged"
+    assert [d.id for d in store.documents()] == [BUNDLED_SOURCE] == ["russia-north-korea-talks"]
+    assert ingestor.ingest_text(CATS.encode(), "Cats at Rest.md") == ("cats-at-rest", "added")
+    assert ingestor.ingest_text(CATS.encode(), "Cats at Rest.md") == ("cats-at-rest", "unchanged")
+    assert ingestor.ingest_text(CATS.encode(), "x.md", "pets/cats") == ("pets/cats", "added")
     assert {d.title for d in store.documents()} == {"Cats at rest",
                                                     "Russia and North Korea talks are just a diplomatic spectacle"}
     with pytest.raises(InvalidInput, match="unsupported"):
@@ -210,22 +212,145 @@ def test_ingest_documents_remove_commands(library: Path, bad_files: dict[str, Pa
     result = run_cli("ingest", str(library), *map(str, bad_files.values()))
     assert result.returncode == 1
     assert "3 added, 0 unchanged, 0 replaced, 7 failed" in result.stdout
-    assert f"added: {(library / 'bees.txt').resolve()}" in result.stdout
+    assert "added: bees" in result.stdout and str(library) not in result.stdout
     failures = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failures) == len(bad_files)
     for name, path in bad_files.items():
         assert any(str(path) in line and MESSAGES[name] in line for line in failures), name
     assert "Traceback" not in result.stderr
 
-    bees = str((library / "bees.txt").resolve())
+    bees = str(library / "bees.txt")  # the file, as it was given: `remove` finds its id
     (library / "bees.txt").write_text(BEES + "\nThey eat the honey they stored in autumn.\n")
     again = run_cli("ingest", str(library), env={"FORCE_COLOR": "1"})  # a terminal gets the progress bar
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1] == "0 added, 2 unchanged, 1 replaced, 0 failed"
-    assert "ingesting" in again.stderr and "/3" in again.stderr
+    assert "embedding passages" in again.stderr and "1/1" in again.stderr
 
     removed = CliRunner().invoke(app, ["remove", bees])
-    assert removed.exit_code == 0 and f"removed {bees}" in removed.output
+    assert removed.exit_code == 0 and "removed bees" in removed.output
     documents = json.loads(CliRunner().invoke(app, ["documents", "--json"]).output)
-    assert {d["title"] for d in documents} == {"Cats at rest", "How tides work"}
-    assert all(d["chunks"] >= 1 and d["chars"] > 0 and d["ingested_at"] for d in documents)
+    assert {d["id"]: d["title"] for d in documents} == {"nested/cats": "Cats at rest", "tides": "How tides work"}
+    assert all(d["passages"] >= 1 and d["chars"] > 0 and d["ingested_at"] for d in documents)
+
+
+def test_ids_follow_the_rules_and_labels_reach_the_catalog(store: ArticleStore, tmp_path: Path) -> None:
+    """Given, else the canonical URL, else a slug of the file name; never a path of the server's disk."""
+    page = ('<html><head><title>Tides</title><link rel="canonical" href="https://news.example/science/tides?id=7">'
+            '</head><body><h1>How tides work</h1><p>The Moon pulls the oceans.</p></body></html>')
+    (tmp_path / "Tides Explained.html").write_text(page)
+    (tmp_path / "Crème Brûlée (2024).md").write_text(CATS)
+    (tmp_path / "bees.txt").write_text(BEES)
+    (tmp_path / "bees.json").write_text(json.dumps({"id": "garden/bees", "author": "Ann Apis",
+                                                    "published": "2024-05-01", "url": "https://garden.example/bees"}))
+    report = Ingestor(store).ingest_paths(sorted(tmp_path.glob("*.[hmt]*")))
+    assert sorted(report.added) == ["creme-brulee-2024", "garden/bees", "https://news.example/science/tides?id=7"]
+    bees = store.record("garden/bees")
+    assert bees is not None
+    assert (bees.title, bees.author, bees.published, bees.url) == (
+        "Bees in winter", "Ann Apis", "2024-05-01", "https://garden.example/bees")
+    assert all(str(tmp_path) not in d.id for d in store.documents())
+    assert Ingestor(store).ingest_paths([tmp_path / "bees.txt"], meta={"id": "hives"}).added == ["hives"]
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("x" * 200_000, "at most 400 characters; this one has 200,000"),
+    ("/etc/passwd", "not a document id"),
+    ("two words", "not a document id"),
+    ("tab\there", "not a document id"),
+    ("<script>", "not a document id"),
+])
+def test_bad_ids_are_refused_with_a_clear_error(store: ArticleStore, given: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Ingestor(store).ingest_text(BEES.encode(), "bees.txt", given)
+    assert store.count() == 0
+
+
+def test_the_upload_api_takes_an_id_and_every_id_it_accepts_can_be_deleted(seeded_data_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    """Ids with URL characters (?, #, %, /) go in through the upload form and come out through DELETE."""
+    from urllib.parse import quote
+
+    import httpx
+
+    env = server_env(seeded_data_dir, ARTICLECHAT_API_KEY=API_KEY)
+    with (articlechat_serve(tmp_path, env) as server,
+          httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) as admin):
+        for doc_id in ("https://news.example/a/b?x=1&y=%20#top", "garden/bees", "z" * 400):
+            upload = admin.post("/api/documents", files={"file": ("bees.txt", BEES.encode())}, data={"id": doc_id})
+            assert upload.status_code == 200, upload.text
+            assert upload.json()["source"] == doc_id
+            listed = {d["source"] for d in admin.get("/api/documents").json()}
+            assert doc_id in listed
+            removed = admin.delete(f"/api/documents/{quote(doc_id, safe='')}")
+            assert removed.status_code == 200 and removed.json()["source"] == doc_id, removed.text
+        too_long = admin.post("/api/documents", files={"file": ("b.txt", BEES.encode())}, data={"id": "z" * 200_000})
+        assert too_long.status_code == 422 and "at most 400 characters" in too_long.text
+        assert admin.post("/api/documents", files={"file": ("Bees Winter.txt", BEES.encode())}).json()["source"] == (
+            "bees-winter")
+
+
+HOSTILE_INPUTS = {  # each was quadratic in its size: twice the input took four times as long
+    "html of many blocks": ("html", "<div><p>Some words in a block.</p><br>" * 6000 + "</div>"),
+    "text of initials": ("text", "A. B. C. D. E. " * 20000),
+    "markdown of unclosed emphasis": ("markdown", "*a " * 40000),
+    "markdown of unclosed brackets": ("markdown", "[a ![b <c `d **e __f " * 10000),
+    "markdown heading of spaces": ("markdown", "# a" + " " * 100_000 + "b"),
+    "blank lines": ("text", "Word.\n" + " \n" * 100_000 + "Word."),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_INPUTS)
+def test_loaders_and_splitters_are_linear(name: str) -> None:
+    """Cleaning, sentence splitting and chunking of ~100-300 KB of each shape take well under a second each."""
+    kind, raw = HOSTILE_INPUTS[name]
+    started = time.process_time()
+    doc = parse_document(raw, kind, f"big.{kind}")
+    sentence_spans(doc.text)
+    chunk_spans(doc.text, 600, 100)
+    assert time.process_time() - started < 3.0, name
+
+
+def test_a_60kb_markdown_file_ingests_quickly(tmp_path: Path) -> None:
+    """The splitter and loaders are fast enough that embedding is what an ingest costs."""
+    path = tmp_path / "long.md"
+    path.write_text("\n\n".join(f"## Part {i}\n\nSome *emphasis* and **bold** with [a link](http://x/{i}) and an "
+                                f"`inline` span; Dr. A. B. Smith said so. " * 3 for i in range(180)))
+    assert path.stat().st_size > 60_000
+    started = time.process_time()
+    doc = load_file(path, 10**7)
+    chunk_spans(doc.text, 600, 100)
+    sentence_spans(doc.text)
+    assert time.process_time() - started < 1.0
+
+
+def test_a_running_server_answers_about_documents_another_process_ingests(seeded_data_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """`serve` (real uvicorn) keeps running while `articlechat ingest` adds, changes and removes a document: scoped
+    and unscoped questions about it are answered without a restart and without a 500."""
+    import httpx
+
+    env = server_env(seeded_data_dir)
+    article = tmp_path / "bees.txt"
+    article.write_text(BEES + "\nA colony needs about 20 kilograms of honey to survive the winter.\n")
+    with articlechat_serve(tmp_path, env) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        question = {"question": "How much honey does a colony need to survive the winter?"}
+        assert http.post("/api/ask", json=question).status_code == 200  # the server has read its index
+
+        added = run_cli("ingest", str(article), env=env)
+        assert added.returncode == 0, added.stderr
+        assert "added: bees" in added.stdout
+        assert f"The server running at {server.url}" in added.stderr and "no restart needed" in added.stderr
+        for body in (question, {**question, "doc": "bees"}):
+            answer = http.post("/api/ask", json=body)
+            assert answer.status_code == 200, answer.text
+            assert "20 kilograms" in answer.json()["answer"] and answer.json()["sources"][0]["source"] == "bees"
+
+        article.write_text(article.read_text().replace("20 kilograms", "25 kilograms"))
+        assert run_cli("ingest", str(article), env=env).returncode == 0
+        changed = http.post("/api/ask", json={**question, "doc": "bees"})
+        assert changed.status_code == 200 and "25 kilograms" in changed.json()["answer"], changed.text
+
+        assert run_cli("remove", "bees", env=env).returncode == 0
+        gone = http.post("/api/ask", json={**question, "doc": "bees"})
+        assert gone.status_code == 404, gone.text
+        assert http.post("/api/ask", json=question).status_code == 200

@@ -126,5 +126,5 @@ def test_utf8_bom_and_sidecar_metadata(tmp_path: Path) -> None:
     path.write_bytes("\ufeffA note\n\nIt says something useful.".encode())
     (tmp_path / "note.json").write_text('{"title": "Sidecar title", "author": "Sam Lee"}')
     doc = load_file(path, 10_000)
-    assert (doc.source, doc.title, doc.author) == (str(path.resolve()), "Sidecar title", "Sam Lee")
+    assert (doc.id, doc.title, doc.author) == ("note", "Sidecar title", "Sam Lee")
     assert doc.text == "A note\n\nIt says something useful."

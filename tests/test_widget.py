@@ -213,7 +213,7 @@ def test_demo_page_shows_the_bundled_article_with_the_widget(server: str) -> Non
     assert "<h1>Russia and North Korea talks are just a diplomatic spectacle</h1>" in html
     assert '<p class="byline">By Lawrence White</p>' in html
     assert "Hanoi summit" in html
-    assert '<script src="/widget.js" data-doc="bundled/russia-north-korea-talks.txt" async></script>' in html
+    assert '<script src="/widget.js" data-doc="russia-north-korea-talks" async></script>' in html
     assert escape(f'<script src="{server}/widget.js" data-articlechat-url="{server}" async></script>') in html
 
 

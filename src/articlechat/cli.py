@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +20,7 @@ from articlechat.errors import ArticlechatError, ConfigError, InvalidInput
 if TYPE_CHECKING:
     from articlechat.chain.agent import Agent
     from articlechat.contract import Answer
+    from articlechat.store import ArticleStore
 
 app = typer.Typer(help="Talk to an article: grounded, cited answers from a local Chroma store.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -203,40 +206,46 @@ def _save_readline(history_file: Path) -> None:
         pass
 
 
+IdOpt = Annotated[str | None, typer.Option("--id", metavar="ID", help="The document's id (one file only; default: "
+                                                                      "its canonical URL, else a slug of its name).")]
+
+
 @app.command()
 @handles_errors
 def ingest(paths: Annotated[list[str], typer.Argument(
         help=".txt, .md or .html files, folders of them, or http(s) URLs of articles, sitemaps or RSS/Atom feeds.",
-        metavar="PATH|URL...")]) -> None:
+        metavar="PATH|URL...")],
+           doc_id: IdOpt = None,
+           title: Annotated[str | None, typer.Option(help="The title (default: from the document).")] = None,
+           author: Annotated[str | None, typer.Option(help="The author (default: from the document).")] = None,
+           published: Annotated[str | None, typer.Option("--date", metavar="YYYY-MM-DD",
+                                                         help="The publication date.")] = None,
+           url: Annotated[str | None, typer.Option(help="The canonical URL (default: from the page).")] = None) -> None:
     """Add or update documents in the store (unchanged files and pages add nothing)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from articlechat.ingest import Ingestor
     from articlechat.ingest.fetch import is_url
     from articlechat.ingest.web import WebIngest
     from articlechat.runtime import open_store
 
-    ingestor = Ingestor(open_store(_settings()))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
-        task = progress.add_task("ingesting", total=None)
-
-        def on_file(path: str, number: int, total: int) -> None:
-            progress.update(task, total=total, completed=number - 1, description=f"ingesting {Path(path).name}")
-
-        def on_url(url: str, done: int) -> None:
-            progress.update(task, completed=done, description=f"ingesting {url}")
-
-        report = ingestor.ingest_paths([Path(p) for p in paths if not is_url(p)], on_file)
-        urls = [p for p in paths if is_url(p)]
-        if urls:
-            WebIngest(ingestor, on_url, report).run(urls)
+    meta = {k: v for k, v in {"id": doc_id, "title": title, "author": author, "published": published,
+                              "url": url}.items() if v}
+    settings = _settings()
+    ingestor = Ingestor(open_store(settings, ingesting=True))
+    with _passage_progress("embedding passages") as on_progress:
+        report = ingestor.ingest_paths([Path(p) for p in paths if not is_url(p)], on_progress, meta)
+    urls = [p for p in paths if is_url(p)]
+    if urls:
+        WebIngest(ingestor, None, report).run(urls)
     for _source, message in report.failed:
         _err(f"failed: {message}")
     for label in ("added", "replaced", "unchanged"):
         for source in getattr(report, label):
             typer.echo(f"{label}: {source}")
     typer.echo(report.summary())
+    server = running_server(settings)
+    if server and (report.added or report.replaced):
+        _err_dim(f"The server running at {server} (pid file {server_file(settings)}) answers about these documents "
+                 "from its next request on; no restart needed.")
     if report.failed:
         raise typer.Exit(1)
 
@@ -250,7 +259,7 @@ def extract(target: Annotated[str, typer.Argument(help="An .html, .md or .txt fi
     from articlechat.ingest.web import extract_target
 
     doc = extract_target(target, _settings())
-    fields = {"id": doc.source, "title": doc.title, "author": doc.author, "date": doc.date, "url": doc.url,
+    fields = {"id": doc.id, "title": doc.title, "author": doc.author, "date": doc.published, "url": doc.url,
               "language": doc.language}
     if as_json:
         typer.echo(json.dumps({**fields, "text": doc.text}, ensure_ascii=False))
@@ -260,49 +269,112 @@ def extract(target: Annotated[str, typer.Argument(help="An .html, .md or .txt fi
     typer.echo(f"\n{doc.text}")
 
 
+@contextmanager
+def _passage_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr: passages done / total, rate and time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task(label, total=None, rate="")
+
+        def on_progress(done: int, total: int) -> None:
+            speed = progress.tasks[0].speed
+            progress.update(task, total=total, completed=done, rate=f"{speed:.1f} passages/s" if speed else "")
+
+        yield on_progress
+
+
 def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
 
 
+def server_file(settings: Settings) -> Path:
+    """Where a running `serve` writes its pid and address, for an `ingest` beside it to find."""
+    return settings.data_dir / "server.json"
+
+
+def running_server(settings: Settings) -> str | None:
+    """The address of a `serve` running on this store, if one is."""
+    try:
+        marker = json.loads(server_file(settings).read_text())
+        os.kill(int(marker["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(marker["url"])
+
+
+@contextmanager
+def _announced(settings: Settings, url: str) -> Iterator[None]:
+    """Write :func:`server_file` while the server runs."""
+    marker = server_file(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
 @app.command()
 @handles_errors
 def documents(as_json: JsonOpt = False) -> None:
-    """List the documents in the store."""
+    """List the documents in the store: id, title, author, date, URL and passages."""
     from articlechat.runtime import open_store
 
     docs = open_store(_settings(), verify=False).documents()
     if as_json:
-        typer.echo(json.dumps([{"source": d.source, "title": d.title, "author": d.author, "chunks": d.chunks,
-                                "chars": d.chars, "ingested_at": d.ingested_at} for d in docs]))
+        typer.echo(json.dumps([{"id": d.id, "title": d.title, "author": d.author, "date": d.published, "url": d.url,
+                                "passages": d.passages, "chars": d.chars, "ingested_at": d.ingested_at}
+                               for d in docs]))
         return
     if not docs:
         typer.echo("The store is empty. Add documents with `articlechat ingest PATH`.")
     for d in docs:
-        typer.echo(f"{d.source}\n    {d.title or '(no title)'}{' by ' + d.author if d.author else ''}"
-                   f" · {d.chunks} chunks · {d.chars:,} chars · ingested {d.ingested_at}")
+        labels = [d.title or "(no title)", f"by {d.author}" if d.author else "", d.published or "", d.url or ""]
+        typer.echo(f"{d.id}\n    {' · '.join(x for x in labels if x)} · {d.passages} passages · "
+                   f"{d.chars:,} chars · ingested {d.ingested_at}")
+
+
+def _document_id(store: ArticleStore, name: str) -> str:
+    """The stored document ``name`` means: an id, or a file's path as it was given to `ingest`."""
+    from articlechat.store.ids import id_for_path
+
+    if len(name) < 4096 and "\0" not in name and not store.has_source(name) and Path(name).is_file():
+        name = id_for_path(Path(name))
+    return store.resolve_source(name)
 
 
 @app.command()
 @handles_errors
-def remove(source: Annotated[str, typer.Argument(help="A source as `documents` lists it.")]) -> None:
+def remove(source: Annotated[str, typer.Argument(metavar="ID", help="A document id as `documents` lists it (or the "
+                                                                   "file it was ingested from).")]) -> None:
     """Delete a document from the store."""
     from articlechat.runtime import open_store
 
     store = open_store(_settings(), verify=False)
-    source = store.resolve_source(source)
-    typer.echo(f"removed {source} ({store.delete_source(source)} chunks)")
+    source = _document_id(store, source)
+    typer.echo(f"removed {source} ({store.delete_source(source)} passages)")
 
 
 @app.command()
 @handles_errors
 def reindex() -> None:
-    """Rebuild the collection with the configured embedding model from the stored documents."""
+    """Rebuild the collection with the configured embedding model from the stored documents (and migrate a store
+    made by an earlier version)."""
     from articlechat.ingest import Ingestor
     from articlechat.runtime import open_store
 
-    report = Ingestor(open_store(_settings(), verify=False)).reindex()
+    with _passage_progress("re-embedding passages") as on_progress:
+        report = Ingestor(open_store(_settings(), verify=False, ingesting=True, migrating=True)).reindex(on_progress)
+    for _source, message in report.failed:
+        _err(f"failed: {message}")
+    if report.failed:
+        raise ArticlechatError("The store was left as it was: fix the documents above and run `articlechat reindex` "
+                               "again.")
     typer.echo(f"reindexed {len(report.added)} documents")
 
 
@@ -352,8 +424,6 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
           reload: Annotated[bool, typer.Option("--reload", help="Restart when the code changes (development).")]
           = False) -> None:
     """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
-    import os
-
     import uvicorn
 
     from articlechat.api.observability import log_config
@@ -367,9 +437,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
     host, port = host or settings.host, port or settings.port
     # The app factory runs in the worker processes and reads its settings from the environment.
     os.environ.update(ARTICLECHAT_HOST=host, ARTICLECHAT_PORT=str(port))
-    uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                reload_dirs=[str(Path(__file__).parent)] if reload else None, log_config=log_config(),
-                access_log=False, timeout_graceful_shutdown=10)
+    with _announced(settings, f"http://{host}:{port}"):
+        uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,
+                    log_config=log_config(), access_log=False, timeout_graceful_shutdown=10)
 
 
 @app.command("eval")

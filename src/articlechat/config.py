@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     embeddings: Literal["onnx", "openai"] = "onnx"
     embeddings_model: str = "text-embedding-3-small"
     embed_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads for the embedded model.")
+    ingest_threads: int = Field(0, ge=0, le=64, description="onnxruntime threads while ingesting (0: all cores).")
 
     # Retrieval and answering
     top_k: int = Field(4, ge=1, le=20)

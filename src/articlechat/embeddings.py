@@ -118,6 +118,8 @@ class OnnxMiniLMEmbeddings(Embeddings):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle threads sleep rather than spin between batches: spinning burns CPU another process could use.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = lazy_gather_model(cache_dir)
         self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
@@ -149,10 +151,15 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return self.embed_array([text])[0].tolist()
 
 
-def build_embeddings(settings: Settings) -> EmbeddingBackend:
-    """The embedding backend the settings ask for."""
+def ingest_threads(settings: Settings) -> int:
+    """onnxruntime threads for an ingest: ``ingest_threads``, or every core this process may use."""
+    return settings.ingest_threads or len(os.sched_getaffinity(0))
+
+
+def build_embeddings(settings: Settings, threads: int | None = None) -> EmbeddingBackend:
+    """The embedding backend the settings ask for; ``threads`` overrides ``embed_threads`` (e.g. for an ingest)."""
     if settings.embeddings == "onnx":
-        model = OnnxMiniLMEmbeddings(settings.cache_dir, threads=settings.embed_threads)
+        model = OnnxMiniLMEmbeddings(settings.cache_dir, threads=threads or settings.embed_threads)
         return EmbeddingBackend(model, model.model_id, model.dimension)
     from langchain_openai import OpenAIEmbeddings
 

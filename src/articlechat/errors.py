@@ -47,3 +47,10 @@ class BackendError(ArticlechatError):
 
     status_code = 502
     code = "backend_error"
+
+
+class StoreOutdated(ArticlechatError):
+    """The store was made by an earlier version of articlechat; the message names the command that migrates it."""
+
+    status_code = 409
+    code = "store_outdated"

@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     from articlechat.chain.agent import Agent
 
 
-def open_store(settings: Settings, verify: bool = True) -> ArticleStore:
-    """The article store with the configured embedding backend (``verify``: refuse a mismatched collection)."""
-    from articlechat.embeddings import build_embeddings
+def open_store(settings: Settings, verify: bool = True, ingesting: bool = False,
+               migrating: bool = False) -> ArticleStore:
+    """The article store with the configured embedding backend (``verify``: refuse a mismatched collection;
+    ``ingesting``: the model on every core; ``migrating``: open a store of an earlier version for `reindex`)."""
+    from articlechat.embeddings import build_embeddings, ingest_threads
 
-    return ArticleStore(settings, build_embeddings(settings), verify=verify)
+    backend = build_embeddings(settings, ingest_threads(settings) if ingesting else None)
+    return ArticleStore(settings, backend, verify=verify, migrating=migrating)
 
 
 def build_agent(settings: Settings, store: ArticleStore | None = None,

@@ -20,7 +20,7 @@ WIDGET_CACHE = "public, max-age=3600, stale-while-revalidate=86400"
 DEMO_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
             "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 EMPTY_STORE = LoadedDocument(
-    source="", title="No articles yet",
+    id="", title="No articles yet",
     text="Ingest one with `articlechat ingest FILE` (or POST /api/documents), then reload this page.",
 )
 
@@ -52,11 +52,11 @@ def demo_page(request: Request) -> HTMLResponse:
 def render_demo(doc: LoadedDocument, base_url: str) -> str:
     """The demo page's HTML: every piece of ``doc`` escaped, the widget served from ``base_url``."""
     return DEMO_TEMPLATE.substitute(
-        title=escape(doc.title or doc.source),
+        title=escape(doc.title or doc.id),
         byline=f'<p class="byline">By {escape(doc.author)}</p>' if doc.author else "",
         paragraphs="\n".join(f"<p>{escape(p)}</p>" for p in body_paragraphs(doc)),
         snippet=escape(embed_snippet(base_url)),
-        widget=embed_snippet(doc=doc.source),  # relative: right behind any proxy
+        widget=embed_snippet(doc=doc.id),  # relative: right behind any proxy
     )
 
 
@@ -64,8 +64,8 @@ def demo_document(store: ArticleStore) -> LoadedDocument:
     """The bundled article when it is in the store, else the first stored document, else a placeholder."""
     if store.has_source(BUNDLED_SOURCE):
         return bundled_article()
-    for info in store.documents(with_text=True)[:1]:
-        return LoadedDocument(info.source, info.text(), info.title, info.author)
+    for info in store.documents()[:1]:
+        return LoadedDocument(info.id, store.document_text(info.id), info.title, info.author)
     return EMPTY_STORE
 
 

@@ -28,7 +28,7 @@ class PageMeta:
 
     title: str | None = None
     author: str | None = None
-    date: str | None = None
+    published: str | None = None
     url: str | None = None
     language: str | None = None
 
@@ -55,7 +55,7 @@ def extract_html(html: str, page_url: str | None = None) -> ExtractedPage:
     own = PageMeta(url=canonical_url(tree, page_url), language=page_language(tree))
     found = trafilatura.bare_extraction(html, url=page_url, with_metadata=True, include_comments=False,
                                         favor_precision=True)
-    theirs = PageMeta(title=_field(found.title), author=_field(found.author), date=_field(found.date)) if found \
+    theirs = PageMeta(title=_field(found.title), author=_field(found.author), published=_field(found.date)) if found \
         else PageMeta()
     text = body_text(found.body) if found is not None and found.body is not None else ""
     return ExtractedPage(text or _all_text(html), own.over(theirs))

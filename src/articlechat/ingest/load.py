@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath
 
 from articlechat.errors import InvalidInput
-from articlechat.ingest.extract import PageMeta, extract_html
+from articlechat.ingest.extract import extract_html
+from articlechat.store.ids import document_id
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html"}
@@ -27,20 +28,20 @@ _BULLET = re.compile(r"^[\u2022\u00b7\u25aa\u25e6\u2023\u25cf\u25cb\u25a0\u25a1\
 _BYLINE = re.compile(r"^(?:(?i:by)\s+)?((?:[A-Z][\w'\u2019.-]*\s+){1,3}[A-Z][\w'\u2019.-]*)$")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-META_FIELDS = tuple(f.name for f in fields(PageMeta))
+_BLANK_LINES = re.compile(r"\n(?:[ \t\f\v]*\n)+")  # one pass over a run of blank lines, however long
 
 
 @dataclass(frozen=True)
 class LoadedDocument:
-    """A document's cleaned text and what we know about it."""
+    """A document's cleaned text and what is known about it: the record a loader or extractor hands to ingest."""
 
-    source: str
+    id: str  # see articlechat.store.ids: given, else the canonical URL, else a slug of the file name
     text: str
     title: str | None = None
     author: str | None = None
-    date: str | None = None  # published, ISO 8601
-    url: str | None = None  # canonical URL of a web page: the id hint
-    language: str | None = None  # BCP 47 tag, e.g. en or pt-BR
+    published: str | None = None  # ISO 8601 date
+    url: str | None = None  # canonical URL
+    language: str | None = None
 
 
 def read_text_file(path: Path, max_bytes: int) -> str:
@@ -70,28 +71,39 @@ def decode_text(raw: bytes, name: str) -> str:
         ) from None
 
 
-def parse_document(raw_text: str, kind: str, source: str, meta: dict[str, str] | None = None,
+META_FIELDS = ("id", "title", "author", "published", "url", "language")
+
+
+def parse_document(raw_text: str, kind: str, name: str, meta: dict[str, str] | None = None,
+                   path: PurePath | None = None, root: PurePath | None = None,
                    page_url: str | None = None) -> LoadedDocument:
-    """Turn raw text of ``kind`` (text, markdown or html, fetched from ``page_url`` if from the web) into a cleaned
-    :class:`LoadedDocument`; ``meta`` (title, author, date, url, language) wins over what the page says."""
-    given = PageMeta(**{k: v for k, v in (meta or {}).items() if k in META_FIELDS})
+    """Turn raw text of ``kind`` (text, markdown or html, fetched from ``page_url`` if from the web) named ``name``
+    (for messages) into a cleaned :class:`LoadedDocument`. ``meta`` (options, a sidecar file) wins over what the text
+    says; the id follows :func:`~articlechat.store.ids.document_id` from the given id, canonical URL and ``path``."""
+    meta = {k: v for k, v in (meta or {}).items() if v}
     if kind == "html":
         page = extract_html(raw_text, page_url)
-        raw_text, given = page.text, given.over(page.meta)
+        raw_text = page.text
+        found = {k: getattr(page.meta, k) for k in META_FIELDS if k != "id"}
+        meta = {**{k: v for k, v in found.items() if v}, **meta}
     elif kind == "markdown":
         raw_text = _markdown_to_text(raw_text)
     text, found_title, found_author = clean_text(raw_text)
     if not text:
-        raise InvalidInput(f"{source}: no text left after cleaning")
-    return LoadedDocument(source=source, text=text, title=given.title or found_title,
-                          author=given.author or found_author, date=given.date, url=given.url,
-                          language=given.language)
+        raise InvalidInput(f"{name}: no text left after cleaning")
+    doc_id = document_id(meta.get("id"), meta.get("url"), path or PurePath(name), root)
+    return LoadedDocument(id=doc_id, text=text, title=meta.get("title") or found_title,
+                          author=meta.get("author") or found_author, published=meta.get("published"),
+                          url=meta.get("url"), language=meta.get("language"))
 
 
-def load_file(path: Path, max_bytes: int) -> LoadedDocument:
-    """Load one file from disk; a ``NAME.json`` beside it may give its title, author, date, url and language."""
+def load_file(path: Path, max_bytes: int, root: Path | None = None,
+              meta: dict[str, str] | None = None) -> LoadedDocument:
+    """Load one file from disk (found in folder ``root``, if any); a ``NAME.json`` beside it may give any of
+    :data:`META_FIELDS`, and ``meta`` (options) overrides both."""
     raw = read_text_file(path, max_bytes)
-    return parse_document(raw, SUPPORTED_SUFFIXES[path.suffix.lower()], str(path.resolve()), _sidecar_meta(path))
+    return parse_document(raw, SUPPORTED_SUFFIXES[path.suffix.lower()], str(path),
+                          {**_sidecar_meta(path), **(meta or {})}, path, root)
 
 
 def _sidecar_meta(path: Path) -> dict[str, str]:
@@ -113,7 +125,7 @@ def clean_text(raw: str) -> tuple[str, str | None, str | None]:
     raw = _CONTROL.sub("", _ZERO_WIDTH.sub("", unicodedata.normalize("NFC", raw))).replace("\r\n", "\n")
     paragraphs: list[str] = []
     author: str | None = None
-    for block in re.split(r"\n\s*\n", raw.replace("\r", "\n")):
+    for block in _BLANK_LINES.split(raw.replace("\r", "\n")):
         kept = []
         for line in (" ".join(line.split()) for line in block.split("\n")):
             if not line or _BOILERPLATE.match(line):
@@ -138,15 +150,26 @@ def _looks_like_title(line: str) -> bool:
 
 
 def _markdown_to_text(md: str) -> str:
+    """Markdown's text without its markup. Every pattern stops at the next opening mark or line end, so that a run
+    of unclosed marks (``*a *a *a ...``, ``[[[``, ``<<<``) costs time linear in its length."""
     md = re.sub(r"^```.*$", "", md, flags=re.MULTILINE)
-    md = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", md)
-    md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)
+    md = re.sub(r"!\[([^\[\]\n]*)\]\([^()\n]*\)", r"\1", md)
+    md = re.sub(r"\[([^\[\]\n]+)\]\([^()\n]*\)", r"\1", md)
     # Line patterns use [ \t], not \s, so that they never swallow the blank lines between paragraphs.
-    md = re.sub(r"^[ \t]{0,3}#{1,6}[ \t]*(.*?)[ \t]*#*[ \t]*$", r"\n\1\n", md, flags=re.MULTILINE)
+    md = re.sub(r"^[ \t]{0,3}#{1,6}(?:[ \t](.*))?$", _heading, md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]{0,3}>[ \t]?", "", md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]*(?:[-*_][ \t]*){3,}$", "", md, flags=re.MULTILINE)
     md = re.sub(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+", "\n", md, flags=re.MULTILINE)  # a list item: a paragraph
-    md = re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", md)
-    md = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", md)
-    md = re.sub(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", md)
-    return re.sub(r"<[^>\n]+>", "", md)
+    md = re.sub(r"\*\*([^*\n]+)\*\*|__([^_\n]+)__|`([^`\n]+)`", lambda m: m.group(m.lastindex or 0), md)
+    md = re.sub(r"(?<![\w*])\*(?=[^\s*])([^*\n]*[^\s*])?\*(?![\w*])", lambda m: m.group(0)[1:-1], md)
+    md = re.sub(r"(?<![\w_])_(?=[^\s_])([^_\n]*[^\s_])?_(?![\w_])", lambda m: m.group(0)[1:-1], md)
+    return re.sub(r"<[^<>\n]+>", "", md)
+
+
+def _heading(match: re.Match[str]) -> str:
+    """An ATX heading's text on a paragraph of its own, without closing hashes."""
+    text = (match.group(1) or "").rstrip(" \t")
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):
+        text = unclosed.rstrip(" \t")
+    return f"\n{text.strip()}\n"

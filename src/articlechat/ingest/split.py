@@ -15,6 +15,7 @@ _ABBREVIATIONS = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Col|Lt|Sgt|Gov|Sen|Rep|Pres|No|vs|etc|e\.g|i\.e|Inc|Ltd|Co|Corp|Jan|Feb"
     r"|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z](?:\.[A-Z])*)\.$"
 )
+_ABBREVIATION_WINDOW = 8  # the longest abbreviation with its dot fits: only the end of a sentence is looked at
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def sentence_spans(text: str) -> list[Span]:
         begin = para.start()
         for boundary in _SENTENCE_END.finditer(para.group()):
             end = para.start() + boundary.start()
-            if _ABBREVIATIONS.search(text[begin:end]):
+            if _ABBREVIATIONS.search(text, max(begin, end - _ABBREVIATION_WINDOW), end):
                 continue
             spans.append(Span(begin, end, text[begin:end]))
             begin = para.start() + boundary.end()
@@ -56,6 +57,25 @@ def chunk_spans(text: str, chunk_size: int, chunk_overlap: int) -> list[Span]:
         start = doc.metadata["start_index"]
         spans.append(Span(start, start + len(doc.page_content), doc.page_content))
     return spans
+
+
+def sentences_by_chunk(chunks: list[Span], sentences: list[Span]) -> list[list[Span]]:
+    """Each chunk's sentences, cut at its edges (fragments under 3 characters dropped); both lists in text order, so
+    one pass over the sentences serves every chunk."""
+    grouped: list[list[Span]] = []
+    first = 0
+    for chunk in chunks:
+        while first < len(sentences) and sentences[first].end <= chunk.start:
+            first += 1
+        inside = []
+        for s in sentences[first:]:
+            if s.start >= chunk.end:
+                break
+            start, end = max(s.start, chunk.start), min(s.end, chunk.end)
+            if end - start >= 3:
+                inside.append(Span(start, end, chunk.text[start - chunk.start : end - chunk.start]))
+        grouped.append(inside)
+    return grouped
 
 
 def chunk_id(source: str, span: Span) -> str:

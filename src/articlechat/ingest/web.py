@@ -28,7 +28,7 @@ def page_document(fetched: Fetched) -> LoadedDocument:
     encodings = [fetched.charset] if fetched.charset else []
     html = UnicodeDammit(fetched.body, known_definite_encodings=encodings, is_html=True).unicode_markup
     doc = parse_document(html or "", "html", fetched.url, page_url=fetched.final_url)
-    return replace(doc, source=doc.url or fetched.final_url)
+    return replace(doc, id=doc.url or fetched.final_url)
 
 
 def extract_target(target: str, settings: Settings) -> LoadedDocument:
@@ -146,5 +146,5 @@ class WebIngest:
             fetched = fetcher.fetch(check_url(url))  # removed from the store since: fetch it whole
         doc = page_document(fetched)
         outcome = self.ingestor.ingest_document(doc)
-        self.cache.remember(url, replace(fetched.validators, source=doc.source))
-        return doc.source, outcome
+        self.cache.remember(url, replace(fetched.validators, source=doc.id))
+        return doc.id, outcome

@@ -67,9 +67,12 @@ URL_BODY = {"application/json": {"schema": UrlUpload.model_json_schema()}}
              description="Ingest an uploaded .txt, .md or .html file (UTF-8) under its file name (or `source`), or "
                          "(a JSON body `{\"url\": ...}`) fetch an article page and ingest it.")
 async def upload_document(file: UploadFile, state: State,
-                          source: Annotated[str | None, Form(description="Name to store it under.")] = None,
+                          doc_id: Annotated[str | None, Form(alias="id", description="The document's id (default: "
+                                                       "its canonical URL, else a slug of its file name).")] = None,
+                          source: Annotated[str | None, Form(description="The id, under its earlier name.")] = None,
                           ) -> UploadResult:
-    """Ingest an uploaded .txt, .md or .html file (UTF-8) under its file name (or `source`)."""
+    """Ingest an uploaded .txt, .md or .html file (UTF-8) under `id` (else its canonical URL, else a slug of its file
+    name)."""
     limit = state.settings.max_file_bytes
     if file.size is not None and file.size > limit:
         raise PayloadTooLarge(f"The file is {file.size:,} bytes; the limit is {limit:,} (ARTICLECHAT_MAX_FILE_BYTES).")
@@ -79,11 +82,12 @@ async def upload_document(file: UploadFile, state: State,
     raw = await file.read()
     store = state.store
 
-    def ingest() -> str:
+    def ingest() -> tuple[str, str]:
         with state.ingest_lock:
-            return Ingestor(store).ingest_text(raw, name, source or name)
+            return Ingestor(store).ingest_text(raw, name, doc_id or source)
 
-    return UploadResult(source=source or name, outcome=await run_sync(ingest))
+    stored_id, outcome = await run_sync(ingest)
+    return UploadResult(source=stored_id, outcome=outcome)
 
 
 @router.get("")
