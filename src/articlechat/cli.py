@@ -331,7 +331,15 @@ def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines
                                                         "(id/doc/question/answers/impossible, articles/ beside it).")],
              as_json: JsonOpt = False, llm: LlmOpt = None, doc: DocOpt = None) -> None:
     """Score the agent on a question set: per-kind accuracy, hit@k and MRR; or SQuAD figures overall and per article."""
-    from articlechat.evaluation import SquadItem, ingest_articles, load_items, run_eval, run_squad, squad_articles
+    from articlechat.evaluation import (
+        Report,
+        SquadItem,
+        ingest_articles,
+        load_items,
+        run_eval,
+        run_squad,
+        squad_articles,
+    )
     from articlechat.ingest import Ingestor
 
     items = load_items(file)
@@ -341,6 +349,7 @@ def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines
     articles = squad_articles(file, items) if squad else {}  # refuse missing articles before loading any model
     settings = _settings(llm)
     agent = _ready_agent(settings)
+    report: Report
     if squad:
         report = run_squad(agent, items, ingest_articles(Ingestor(agent.store), articles), settings.top_k)
     else:
