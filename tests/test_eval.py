@@ -25,11 +25,13 @@ from articlechat.evaluation import (
     load_items,
     normalize,
     run_eval,
+    run_squad,
     score_item,
     score_squad,
     squad_articles,
     without_markers,
 )
+from articlechat.ingest import BUNDLED_SOURCE
 from conftest import DEV_SET, EXTRA_SET, REPO, run_cli, server_env
 from servers import articlechat_serve
 
@@ -392,3 +394,18 @@ def test_squad_dev_held_out_meets_the_targets(tmp_path: Path) -> None:
     assert figures.answerable_correct >= 0.70, table
     assert figures.unanswerable_declined >= 0.55, table
     assert figures.hit_at_k >= 0.95, table
+
+
+def test_a_refused_question_counts_as_a_decline_and_the_run_goes_on(agent: Agent) -> None:
+    long = "Who met Putin? " * 100  # over ARTICLECHAT_MAX_QUESTION_CHARS: the agent refuses it as bad input
+    items = [SquadItem(id="long", doc="op-ed", question=long, answers=["Kim Jong Un"], impossible=False),
+             SquadItem(id="meet", doc="op-ed", question="Who did Kim Jong Un meet?", answers=["Putin"],
+                       impossible=False)]
+    report = run_squad(agent, items, {"op-ed": BUNDLED_SOURCE}, k=4)
+    refused, met = report.items
+    assert (refused.outcome, refused.answered, refused.hit_rank) == ("over_decline", False, None)
+    assert refused.error and "limit is 1,000" in refused.error
+    assert met.outcome == "correct" and met.error is None
+    assert report.overall().refused == 1 and any(line.startswith("refused long (op-ed): ") for line in report.lines())
+    scripted = run_eval(agent, [ScriptedItem(kind="unanswerable", turns=["Who did Kim meet?", long])], k=4)
+    assert scripted.items[0].passed and "limit is 1,000" in (scripted.items[0].error or "")

@@ -190,6 +190,15 @@ def _fold(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def ask_or_refusal(agent: Asker, question: str, session_id: str | None, doc: str | None) -> tuple[Answer, str | None]:
+    """The agent's answer and None; or, when it refuses the question as bad input, a decline and the error message
+    (one refused question must not end the run)."""
+    try:
+        return agent.ask(question, session_id=session_id, doc=doc), None
+    except InvalidInput as exc:
+        return Answer(answer="", answered=False, session_id=session_id or "", sources=[]), str(exc)
+
+
 # --- Scripted sets -------------------------------------------------------------------------------------------------
 
 
@@ -206,6 +215,7 @@ class ItemResult:
     has_evidence: bool
     citations_valid: bool  # every [n] names a source, `cited` matches the text, answers cite and declines don't
     sources: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # the agent refused the last turn as bad input (scored as a decline)
 
 
 @dataclass
@@ -255,11 +265,11 @@ class EvalReport:
               in sorted(self.accuracy().items())),
             f"hit@{self.k:<9} {hit:.0%}  (MRR {mrr:.2f}, {n} items with evidence)",
             f"{'citations':<13} {self.citations_valid()}/{len(self.items)} valid",
-            *(f"  failed {i.id} ({i.kind}): {i.answer[:100]}" for i in self.items if not i.passed),
+            *(f"  failed {i.id} ({i.kind}): {(i.answer or i.error or '')[:100]}" for i in self.items if not i.passed),
         ]
 
 
-def score_item(item: ScriptedItem, answer: Answer) -> ItemResult:
+def score_item(item: ScriptedItem, answer: Answer, error: str | None = None) -> ItemResult:
     """Score the final answer of a scripted item as ../shared/eval/README.md describes."""
     text = answer.answer.lower()
     if item.kind in ("factual", "followup"):
@@ -271,7 +281,7 @@ def score_item(item: ScriptedItem, answer: Answer) -> ItemResult:
     evidence = _fold(item.evidence or "")
     rank = next((i for i, s in enumerate(answer.sources, start=1) if evidence and evidence in _fold(s.text)), None)
     return ItemResult(item.id, item.kind, passed, answer.answered, answer.answer, rank, bool(evidence),
-                      citations_are_valid(answer), [s.model_dump() for s in answer.sources])
+                      citations_are_valid(answer), [s.model_dump() for s in answer.sources], error)
 
 
 def run_eval(agent: Asker, items: list[ScriptedItem], k: int, doc: str | None = None) -> EvalReport:
@@ -280,9 +290,9 @@ def run_eval(agent: Asker, items: list[ScriptedItem], k: int, doc: str | None = 
     for item in items:
         session_id = None
         for turn in item.turns:
-            answer = agent.ask(turn, session_id=session_id, doc=doc)
-            session_id = answer.session_id
-        results.append(score_item(item, answer))
+            answer, error = ask_or_refusal(agent, turn, session_id, doc)
+            session_id = answer.session_id or session_id
+        results.append(score_item(item, answer, error))
     return EvalReport(results, k)
 
 
@@ -301,9 +311,10 @@ class SquadResult:
     answer: str
     hit_rank: int | None  # 1-based rank of the first top-k source holding a gold answer; None: none / impossible
     citations_valid: bool
+    error: str | None = None  # the agent refused the question as bad input (scored as a decline)
 
 
-def score_squad(item: SquadItem, answer: Answer, k: int) -> SquadResult:
+def score_squad(item: SquadItem, answer: Answer, k: int, error: str | None = None) -> SquadResult:
     """Score one SQuAD answer (../shared/eval/README.md): whole-word gold match in an answer of at most 400
     characters without citation markers; declines are right exactly for impossible questions."""
     if item.impossible:
@@ -316,7 +327,7 @@ def score_squad(item: SquadItem, answer: Answer, k: int) -> SquadResult:
     hit = None if item.impossible else next(
         (n for n, s in enumerate(answer.sources[:k], start=1) if contains_answer(s.text, item.answers)), None)
     return SquadResult(item.id, item.doc, item.impossible, outcome, answer.answered, answer.answer, hit,
-                       citations_are_valid(answer))
+                       citations_are_valid(answer), error)
 
 
 @dataclass(frozen=True)
@@ -334,6 +345,7 @@ class SquadFigures:
     overall: float  # (answerable correct + unanswerable declined) / questions
     hit_at_k: float  # share of answerable questions with a gold answer in a top-k source
     citations_valid: int
+    refused: int  # questions the agent refused as bad input
 
     @classmethod
     def of(cls, results: list[SquadResult]) -> SquadFigures:
@@ -350,7 +362,7 @@ class SquadFigures:
             false_answer=_rate(count["false_answer"], impossible),
             overall=_rate(count["correct"] + count["declined"], len(results)),
             hit_at_k=_rate(sum(r.hit_rank is not None for r in results), answerable),
-            citations_valid=sum(r.citations_valid for r in results))
+            citations_valid=sum(r.citations_valid for r in results), refused=sum(r.error is not None for r in results))
 
 
 def _rate(part: int, whole: int) -> float:
@@ -408,11 +420,16 @@ class SquadReport:
             table.append("  ".join([f"{name:<{width}}", f"{f.questions:>9}", *(f"{c:>9}" for c in cells),
                                     f"{f.citations_valid:>5}/{f.questions:<3}"]))
         per_question = 1000 * self.seconds / max(1, len(self.items))
-        return [*table, f"{len(self.items)} questions in {self.seconds:.1f} s ({per_question:.1f} ms a question)"]
+        refused = [f"refused {i.id} ({i.doc}): {i.error}" for i in self.items if i.error]
+        return [*table, *refused,
+                f"{len(self.items)} questions in {self.seconds:.1f} s ({per_question:.1f} ms a question)"]
 
 
 def run_squad(agent: Asker, items: list[SquadItem], sources: dict[str, str], k: int) -> SquadReport:
     """Ask each question in a fresh session scoped to its article's stored source (``sources``: doc -> source)."""
     started = time.perf_counter()
-    results = [score_squad(item, agent.ask(item.question, doc=sources[item.doc]), k) for item in items]
+    results = []
+    for item in items:
+        answer, error = ask_or_refusal(agent, item.question, None, sources[item.doc])
+        results.append(score_squad(item, answer, k, error))
     return SquadReport(results, k, time.perf_counter() - started)
