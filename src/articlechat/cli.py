@@ -445,22 +445,35 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
 
 @app.command("eval")
 @handles_errors
-def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines.")], as_json: JsonOpt = False,
-             llm: LlmOpt = None, doc: DocOpt = None) -> None:
-    """Score the agent on a question set: per-kind accuracy, retrieval hit@k and MRR."""
-    from articlechat.evaluation import load_items, run_eval
+def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines: scripted (kind/turns/...) or SQuAD "
+                                                        "(id/doc/question/answers/impossible, articles/ beside it).")],
+             as_json: JsonOpt = False, llm: LlmOpt = None, doc: DocOpt = None) -> None:
+    """Score the agent on a question set: per-kind accuracy, hit@k and MRR; or SQuAD figures overall and per article."""
+    from articlechat.evaluation import (
+        Report,
+        SquadItem,
+        ingest_articles,
+        load_items,
+        run_eval,
+        run_squad,
+        squad_articles,
+    )
+    from articlechat.ingest import Ingestor
 
     items = load_items(file)
+    squad = isinstance(items[0], SquadItem)
+    if squad and doc:
+        raise InvalidInput("--doc does not apply to a SQuAD set: each question names its article (doc).")
+    articles = squad_articles(file, items) if squad else {}  # refuse missing articles before loading any model
     settings = _settings(llm)
-    report = run_eval(_ready_agent(settings), items, settings.top_k, doc)
+    agent = _ready_agent(settings)
+    report: Report
+    if squad:
+        report = run_squad(agent, items, ingest_articles(Ingestor(agent.store), articles), settings.top_k)
+    else:
+        report = run_eval(agent, items, settings.top_k, doc)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
-    for kind, (passed, total) in sorted(report.accuracy().items()):
-        typer.echo(f"{kind:<13} {passed}/{total}  {passed / total:.0%}")
-    hit, mrr, n = report.retrieval()
-    typer.echo(f"hit@{settings.top_k:<9} {hit:.0%}  (MRR {mrr:.2f}, {n} items with evidence)")
-    typer.echo(f"{'citations':<13} {report.citations_valid()}/{len(report.items)} valid")
-    for item in report.items:
-        if not item.passed:
-            typer.secho(f"  failed {item.id} ({item.kind}): {item.answer[:100]}", dim=True)
+    for line in report.lines():
+        typer.echo(line)
