@@ -83,7 +83,8 @@ def test_a_canonical_link_to_another_site_is_not_believed() -> None:
 
 
 def test_given_metadata_wins_over_the_page() -> None:
-    doc = parse_document(page("harbor-times"), "html", "x", {"title": "Lagoon", "published": "2026-11-05", "other": "y"})
+    given = {"title": "Lagoon", "published": "2026-11-05", "other": "y"}
+    doc = parse_document(page("harbor-times"), "html", "x", given)
     assert (doc.title, doc.author, doc.published) == ("Lagoon", "Marta Okafor", "2026-11-05")
 
 

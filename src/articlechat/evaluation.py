@@ -156,7 +156,7 @@ def ingest_articles(ingestor: Ingestor, articles: dict[str, Path]) -> dict[str, 
     for name, file in articles.items():
         document = load_file(file, ingestor.settings.max_file_bytes)
         ingestor.ingest_document(document)
-        sources[name] = document.source
+        sources[name] = document.id
     return sources
 
 
