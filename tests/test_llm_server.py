@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+import openai
 import pytest
 import tiktoken
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import BackendError
 from articlechat.runtime import build_agent
 from conftest import (
+    LLAMA_API_KEY,
     LLAMA_MODEL,
     LlamaServer,
     ModelCalls,
@@ -123,3 +125,10 @@ def test_an_unknown_model_address_is_a_clear_error(llama_server: LlamaServer, mo
     with pytest.raises(BackendError, match="ARTICLECHAT_LLM_MODEL") as raised:
         agent.ask(MEETING)
     assert "OPENAI_BASE_URL" in str(raised.value) and LLAMA_MODEL in str(raised.value)
+
+
+def test_the_model_server_lists_its_model_to_a_client_with_the_key(llama_server: LlamaServer) -> None:
+    client = openai.OpenAI(base_url=llama_server.base_url, api_key=LLAMA_API_KEY, max_retries=0)
+    assert LLAMA_MODEL in [model.id for model in client.models.list()]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=llama_server.base_url, api_key="not-the-key", max_retries=0).models.list()
