@@ -335,6 +335,8 @@ def test_cli_ingests_urls_and_files_and_extract_shows_a_page(site: Site, tmp_pat
     assert "language: en-GB" in shown.stdout and "Sign up for the Energy Brief" not in shown.stdout
     refused = run_cli("extract", "file:///etc/passwd")
     assert refused.returncode == 2 and "only http:// and https:// URLs" in refused.stderr
+    with_id = run_cli("ingest", "--id", "lagoon", site.url("/feed.rss"), env=env)
+    assert with_id.returncode == 2 and "describe one file" in with_id.stderr
 
 
 def test_admin_api_ingests_a_url(site: Site, tmp_path: Path, bundled_data_dir: Path,

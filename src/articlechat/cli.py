@@ -229,11 +229,13 @@ def ingest(paths: Annotated[list[str], typer.Argument(
 
     meta = {k: v for k, v in {"id": doc_id, "title": title, "author": author, "published": published,
                               "url": url}.items() if v}
+    urls = [p for p in paths if is_url(p)]
+    if urls and meta:
+        raise InvalidInput("--id, --title, --author, --date and --url describe one file; pages bring their own.")
     settings = _settings()
     ingestor = Ingestor(open_store(settings, ingesting=True))
     with _passage_progress("embedding passages") as on_progress:
         report = ingestor.ingest_paths([Path(p) for p in paths if not is_url(p)], on_progress, meta)
-    urls = [p for p in paths if is_url(p)]
     if urls:
         WebIngest(ingestor, None, report).run(urls)
     for _source, message in report.failed:
