@@ -13,6 +13,7 @@ from articlechat.api.errors import RateLimited
 from articlechat.api.limits import limiter_storage, rate_limiter
 from articlechat.api.security import ChatLimits
 from articlechat.config import load_settings
+from articlechat.errors import ConfigError
 from servers import redis_running
 
 
@@ -43,3 +44,8 @@ def test_unknown_session_ids_are_not_counted_and_memory_keys_expire() -> None:
     limiter.hit(item, "k", "last")  # ... and expired with the window (the storage sweeps on use)
     time.sleep(0.2)
     assert len(limiter.storage.storage) <= 2
+
+
+def test_a_redis_url_of_another_scheme_is_refused_with_the_setting_named() -> None:
+    with pytest.raises(ConfigError, match=r"ARTICLECHAT_REDIS_URL: .*redis://"):
+        load_settings(redis_url="nonsense")

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://HOST:PORT/DB, rediss://... or unix://PATH")
+        return value
+
     @field_validator("rate_limit_client", "rate_limit_session")
     @classmethod
     def _check_rate(cls, value: str) -> str:
