@@ -40,7 +40,7 @@ EXTRA_SET = Path(__file__).parent / "data" / "qa_extra.jsonl"
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chroma: ChromaServer | None) -> None:
     """No test reads the developer's .env, API keys or data directory. The store is the embedded one under the data
     directory or, in server mode, a collection of the test's own on the session's Chroma server."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ARTICLECHAT_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTICLECHAT_DATA_DIR", str(tmp_path / "data"))
@@ -261,9 +261,10 @@ API_KEY = "test-admin-key-0123456789"
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a test server: its own data, the extractive default, nothing from the developer."""
+    """The environment of a test server: its own data, the extractive default, nothing from the developer (no admin
+    key unless ``extra`` gives one: an empty key is refused)."""
     return {"ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_LLM": "extractive", "OPENAI_API_KEY": "",
-            "OPENAI_BASE_URL": "", "ARTICLECHAT_API_KEY": "", **extra}
+            "OPENAI_BASE_URL": "", **extra}
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,12 @@ from test_api import QUESTION, error_of, server_env
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`articlechat serve` allowing 3 chat requests a minute per address and 2 per session; yields (URL, log)."""
+    """`articlechat serve` allowing 3 chat requests a minute per address and 2 per session, behind a proxy on
+    127.0.0.1 (the test client); yields (URL, log)."""
     work = tmp_path_factory.mktemp("limited")
     port = free_port()
-    env = server_env(work / "data", ARTICLECHAT_RATE_LIMIT_CLIENT="3/minute", ARTICLECHAT_RATE_LIMIT_SESSION="2/minute")
+    env = server_env(work / "data", ARTICLECHAT_RATE_LIMIT_CLIENT="3/minute", ARTICLECHAT_RATE_LIMIT_SESSION="2/minute",
+                     ARTICLECHAT_TRUSTED_PROXIES="127.0.0.1")
     command = [sys.executable, "-m", "articlechat", "serve", "--host", "127.0.0.1", "--port", str(port)]
     url, log = f"http://127.0.0.1:{port}", work / "server.log"
     with running_server(command, f"{url}/readyz", log, env=env):
@@ -29,7 +31,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
 
 
 def ask_from(url: str, address: str, **body: str) -> httpx.Response:
-    """POST /api/ask as the client ``address`` (uvicorn takes X-Forwarded-For from a proxy on 127.0.0.1)."""
+    """POST /api/ask as the client ``address``, forwarded by the trusted proxy on 127.0.0.1."""
     return httpx.post(f"{url}/api/ask", json={"question": QUESTION, **body}, headers={"X-Forwarded-For": address},
                       timeout=30.0)
 

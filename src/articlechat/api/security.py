@@ -1,4 +1,5 @@
-"""Public-facing defaults: admin key check, the CORS allowlist and rate limits on the chat endpoints."""
+"""Public-facing defaults: admin key check (with failed attempts throttled), the CORS allowlist and rate limits on
+the chat endpoints."""
 
 from __future__ import annotations
 
@@ -26,24 +27,37 @@ _bearer = HTTPBearer(auto_error=False, description="The server's ARTICLECHAT_API
 _ANY_PORT = ":*"
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (ARTICLECHAT_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
 def require_admin(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Admit the request only with ``Authorization: Bearer <ARTICLECHAT_API_KEY>`` (compared in constant time)."""
-    key = request.app.state.articlechat.settings.api_key
+    """Admit the request only with ``Authorization: Bearer <ARTICLECHAT_API_KEY>`` (compared in constant time).
+
+    An address that failed too often (ARTICLECHAT_RATE_LIMIT_ADMIN_FAILURES) gets 429 whatever it sends until its
+    window frees up, so a key cannot be guessed at speed."""
+    state = request.app.state.articlechat
+    key = state.settings.server.api_key
     if key is None:
         raise AdminDisabled("Admin endpoints are disabled: set ARTICLECHAT_API_KEY on the server to enable them.")
+    address = client_address(request)
+    state.limits.check_admin_failures(address)
     given = credentials.credentials if credentials else ""
     if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        state.limits.count_admin_failure(address)
         raise Unauthorized("Missing or wrong API key: send the header 'Authorization: Bearer <ARTICLECHAT_API_KEY>'.")
 
 
 def cors_options(settings: Settings) -> dict[str, Any]:
     """CORSMiddleware options: the configured origins (``:*`` = any port) plus the server's own; no credentials."""
-    exact = [o.rstrip("/") for o in settings.cors_origins if not o.endswith(_ANY_PORT)]
-    if settings.host not in ("0.0.0.0", "::"):
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        exact.append(f"http://{host}:{settings.port}")
-    any_port = [re.escape(o.removesuffix(_ANY_PORT)) + r"(?::\d{1,5})?" for o in settings.cors_origins
+    server = settings.server
+    exact = [o.rstrip("/") for o in server.cors_origins if not o.endswith(_ANY_PORT)]
+    if server.host not in ("0.0.0.0", "::"):
+        host = f"[{server.host}]" if ":" in server.host else server.host
+        exact.append(f"http://{host}:{server.port}")
+    any_port = [re.escape(o.removesuffix(_ANY_PORT)) + r"(?::\d{1,5})?" for o in server.cors_origins
                 if o.endswith(_ANY_PORT)]
     return {
         "allow_origins": exact,
@@ -102,18 +116,37 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
+def _parsed(limit: str) -> list[RateLimitItem]:
+    return parse_many(limit) if limit else []
+
+
 class ChatLimits:
-    """Per client address and per session request limits (sliding windows, in Redis or this process)."""
+    """Per client address and per session request limits, and failed admin authentications per address (sliding
+    windows, in Redis or this process)."""
 
     def __init__(self, settings: Settings) -> None:
+        limits = settings.limits
         self._limiter = rate_limiter(settings)
-        self._per_client = parse_many(settings.rate_limit_client) if settings.rate_limit_client else []
-        self._per_session = parse_many(settings.rate_limit_session) if settings.rate_limit_session else []
+        self._per_client = _parsed(limits.rate_limit_client)
+        self._per_session = _parsed(limits.rate_limit_session)
+        self._admin_failures = _parsed(limits.rate_limit_admin_failures)
 
     def check_client(self, request: Request) -> None:
         """Count a chat request from the client's address; :class:`RateLimited` when over a limit."""
-        address = request.client.host if request.client else "unknown"
-        self._hit(self._per_client, "client", address, "this address")
+        self._hit(self._per_client, "client", client_address(request), "this address")
+
+    def check_admin_failures(self, address: str) -> None:
+        """:class:`RateLimited` while ``address`` is over its failed admin authentications (nothing is counted)."""
+        for item in self._admin_failures:
+            if not self._limiter.test(item, "admin-failure", address):
+                retry_after = self._retry_after(item, "admin-failure", address)
+                raise RateLimited(f"Too many failed admin authentications from this address (limit: {item}); retry "
+                                  f"in {retry_after} s.", retry_after)
+
+    def count_admin_failure(self, address: str) -> None:
+        """Count one failed admin authentication from ``address``."""
+        for item in self._admin_failures:
+            self._limiter.hit(item, "admin-failure", address)
 
     def check_session(self, session_id: str | None, exists: Callable[[str], bool]) -> None:
         """Count a chat request in an existing session; an id that ``exists`` denies is not counted (the request
@@ -124,10 +157,13 @@ class ChatLimits:
     def _hit(self, items: list[RateLimitItem], kind: str, key: str, who: str) -> None:
         for item in items:
             if not self._limiter.hit(item, kind, key):
-                reset = self._limiter.get_window_stats(item, kind, key).reset_time
-                retry_after = max(1, math.ceil(reset - time.time()))
+                retry_after = self._retry_after(item, kind, key)
                 raise RateLimited(f"Too many requests from {who} (limit: {item}); retry in {retry_after} s.",
                                   retry_after)
+
+    def _retry_after(self, item: RateLimitItem, kind: str, key: str) -> int:
+        reset = self._limiter.get_window_stats(item, kind, key).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
 
 def client_limit(request: Request) -> None:

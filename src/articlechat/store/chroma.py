@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -14,36 +15,69 @@ from articlechat.errors import EmbeddingMismatch, StoreUnavailable
 from articlechat.store.records import ChunkRecord, Hit
 
 _Operation = TypeVar("_Operation", bound=Callable[..., Any])
+DATABASE_FILE = "chroma.sqlite3"  # what an embedded store folder always holds once created
+INIT_COMMAND = "articlechat ingest --init"
 
 
 def where(settings: Settings) -> str:
     """The store's location, for messages."""
-    if settings.chroma_host:
-        return f"server {settings.chroma_host}:{settings.chroma_port}"
-    return str(settings.chroma_path)
+    store = settings.store
+    if store.chroma_host:
+        return f"server {store.chroma_host}:{store.chroma_port}"
+    return str(store.chroma_path)
 
 
-def chroma_client(settings: Settings) -> Any:
-    """A chromadb client: HttpClient when ``chroma_host`` is set, else a PersistentClient under ``data_dir``."""
+def check_embedded_store(path: Path) -> None:
+    """Refuse a store folder that exists without its database: an unmounted volume or a lost file, not a new store
+    (opening it would silently start an empty one and serve only the bundled article). An absent folder is a new
+    store."""
+    if path.exists() and not (path / DATABASE_FILE).is_file():
+        raise StoreUnavailable(
+            f"The store folder {path} exists but holds no {DATABASE_FILE}: is the data volume mounted? "
+            f"Nothing was changed. If a new, empty store is what you want there, run `{INIT_COMMAND}` (or "
+            "`articlechat serve --init`), which creates it.")
+
+
+def init_embedded_store(settings: Settings) -> bool:
+    """Create an empty embedded store in a folder that has none (``--init``); True when it did. A Chroma server or
+    an existing store is left as it is."""
+    path = settings.store.chroma_path
+    if settings.store.chroma_host or (path / DATABASE_FILE).is_file():
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    _persistent_client(path)
+    return True
+
+
+def _persistent_client(path: Path) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
+
+def chroma_client(settings: Settings) -> Any:
+    """A chromadb client: HttpClient when ``chroma_host`` is set, else a PersistentClient under ``data_dir`` (a new
+    store when its folder is absent; a folder without its database is refused, see :func:`check_embedded_store`)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    store = settings.store
+    if not store.chroma_host:
+        check_embedded_store(store.chroma_path)
     try:
-        if settings.chroma_host:
+        if store.chroma_host:
             headers = {}
-            if settings.chroma_auth_token:
-                token = settings.chroma_auth_token.get_secret_value()
-                is_bearer = settings.chroma_auth_header.lower() == "authorization"
-                headers[settings.chroma_auth_header] = f"Bearer {token}" if is_bearer else token
-            client = chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl,
-                headers=headers, settings=chroma_settings,
-            )
-            _bound_requests(client, settings.chroma_timeout)
+            if store.chroma_auth_token:
+                token = store.chroma_auth_token.get_secret_value()
+                is_bearer = store.chroma_auth_header.lower() == "authorization"
+                headers[store.chroma_auth_header] = f"Bearer {token}" if is_bearer else token
+            client = chromadb.HttpClient(host=store.chroma_host, port=store.chroma_port, ssl=store.chroma_ssl,
+                                         headers=headers, settings=ChromaSettings(anonymized_telemetry=False))
+            _bound_requests(client, store.chroma_timeout)
             return client
-        settings.chroma_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+        store.chroma_path.mkdir(parents=True, exist_ok=True)
+        return _persistent_client(store.chroma_path)
     except Exception as exc:  # chromadb raises many types for an unreachable or unreadable store
         raise StoreUnavailable(f"Cannot open the Chroma store ({where(settings)}): {exc}") from exc
 
@@ -68,11 +102,11 @@ class ChromaConnection:
         read it and never sees what another process added (a filtered query then fails with "Error finding id");
         chromadb shares one such system per path in a process, so the path's cached system is dropped first (handles
         still holding it keep working on what they read). A server client sees every change: it is kept."""
-        if self.settings.chroma_host:
+        if self.settings.store.chroma_host:
             return
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        path = str(self.settings.chroma_path)
+        path = str(self.settings.store.chroma_path)
         SharedSystemClient._identifier_to_system.pop(path, None)
         SharedSystemClient._identifier_to_refcount.pop(path, None)
         self.client = chroma_client(self.settings)
