@@ -153,10 +153,10 @@ def test_nesting_inside_valid_json_is_a_422(http: httpx.Client) -> None:
     assert error_of(http.post("/v1/chat/completions", json=body), 422)["code"] == "invalid_request"
 
 
-@pytest.mark.parametrize("headers", [
-    {"X-Request-ID": "a" * 100_000},
-    {"Authorization": "Bearer " + "k" * 100_000},
-    {"X-Forwarded-For": ", ".join(["203.0.113.7"] * 5_000)},
+@pytest.mark.parametrize("headers", [  # long, but within ARTICLECHAT_MAX_HEADER_BYTES (64 KB; see test_security)
+    {"X-Request-ID": "a" * 50_000},
+    {"Authorization": "Bearer " + "k" * 50_000},
+    {"X-Forwarded-For": ", ".join(["203.0.113.7"] * 4_000)},
     {f"X-Junk-{i}": "j" * 1_000 for i in range(50)},
     {"User-Agent": "\u202e".encode() * 2_000, "X-Request-ID": b"\xff\xfe" * 100},  # not ASCII
 ])
@@ -182,7 +182,7 @@ def test_nul_bytes_and_huge_header_sections_on_the_wire(url: str, header: bytes)
 
 
 def test_a_long_wrong_key_is_refused(http: httpx.Client) -> None:
-    response = http.get("/api/documents", headers={"Authorization": "Bearer " + "k" * 100_000})
+    response = http.get("/api/documents", headers={"Authorization": "Bearer " + "k" * 50_000})
     assert error_of(response, 401)["code"] == "unauthorized"
 
 

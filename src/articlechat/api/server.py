@@ -17,7 +17,8 @@ from articlechat.config import ServerSettings, Settings, load_settings
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.run`` for ``settings``: the guarded h11 protocol (a request line and headers
-    over ARTICLECHAT_MAX_HEADER_BYTES are refused with 400), 503 beyond ARTICLECHAT_MAX_CONNECTIONS, and
+    over ARTICLECHAT_MAX_HEADER_BYTES are refused with 400 while they arrive, 431 once whole), 503 beyond
+    ARTICLECHAT_MAX_CONNECTIONS, and
     X-Forwarded-For / -Proto honoured only from ARTICLECHAT_TRUSTED_PROXIES (none by default, not even loopback)."""
     server = settings.server
     return {
@@ -35,15 +36,27 @@ def connection_bounds() -> ServerSettings:
     return load_settings().server
 
 
-def header_count_guard(app: ASGIApp, max_headers: int) -> ASGIApp:
-    """``app``, answering 431 to a request with more than ``max_headers`` header fields."""
+def head_size(scope: Scope) -> int:
+    """About how many bytes a request's line and headers took on the wire."""
+    line = len(scope["method"]) + len(scope["raw_path"]) + len(scope["query_string"]) + 12
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
+def head_guard(app: ASGIApp, bounds: ServerSettings) -> ASGIApp:
+    """``app``, answering 431 to a request with more header fields than ARTICLECHAT_MAX_HEADERS, or whose line and
+    headers are over ARTICLECHAT_MAX_HEADER_BYTES (h11 refuses a head it has not seen whole past that size, this one
+    that arrived whole)."""
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope["headers"]) > max_headers:
-            response = error_response(431, "headers_too_large", f"The request has {len(scope['headers'])} header "
-                                      f"fields; at most {max_headers} are accepted (ARTICLECHAT_MAX_HEADERS).",
-                                      {"Connection": "close"})
-            await response(scope, receive, send)
+        problem = None
+        if scope["type"] == "http" and len(scope["headers"]) > bounds.max_headers:
+            problem = (f"The request has {len(scope['headers'])} header fields; at most {bounds.max_headers} are "
+                       "accepted (ARTICLECHAT_MAX_HEADERS).")
+        elif scope["type"] == "http" and (size := head_size(scope)) > bounds.max_header_bytes:
+            problem = (f"The request's line and headers take {size:,} bytes; at most {bounds.max_header_bytes:,} are "
+                       "accepted (ARTICLECHAT_MAX_HEADER_BYTES).")
+        if problem:
+            await error_response(431, "headers_too_large", problem, {"Connection": "close"})(scope, receive, send)
             return
         await app(scope, receive, send)
 
@@ -52,15 +65,15 @@ def header_count_guard(app: ASGIApp, max_headers: int) -> ASGIApp:
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose request line and headers are not all in within
-    ARTICLECHAT_HEADER_TIMEOUT seconds (of connecting, or of the previous response), and refusing requests with more
-    than ARTICLECHAT_MAX_HEADERS header fields. A slow client cannot hold a connection (and a file descriptor) by
+    ARTICLECHAT_HEADER_TIMEOUT seconds (of connecting, or of the previous response), and refusing requests with too
+    many or too large headers (:func:`head_guard`). A slow client cannot hold a connection (and a file descriptor) by
     never finishing its headers: uvicorn's keep-alive timeout stops counting at its first byte."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         bounds = connection_bounds()
         self.header_timeout = bounds.header_timeout
-        self.app = header_count_guard(self.app, bounds.max_headers)
+        self.app = head_guard(self.app, bounds)
         self._head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
