@@ -16,7 +16,7 @@ from articlechat.store.records import ChunkRecord, Hit
 
 _Operation = TypeVar("_Operation", bound=Callable[..., Any])
 DATABASE_FILE = "chroma.sqlite3"  # what an embedded store folder always holds once created
-INIT_COMMAND = "articlechat ingest --init"
+INIT_COMMAND = "articlechat serve --init"
 
 
 def where(settings: Settings) -> str:
@@ -35,7 +35,7 @@ def check_embedded_store(path: Path) -> None:
         raise StoreUnavailable(
             f"The store folder {path} exists but holds no {DATABASE_FILE}: is the data volume mounted? "
             f"Nothing was changed. If a new, empty store is what you want there, run `{INIT_COMMAND}` (or "
-            "`articlechat serve --init`), which creates it.")
+            "`articlechat ingest --init PATH...`), which creates it.")
 
 
 def init_embedded_store(settings: Settings) -> bool:
