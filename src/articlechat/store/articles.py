@@ -74,6 +74,11 @@ class ArticleStore:
         self.fresh()
         return self.index.count()
 
+    def probe(self) -> int:
+        """How many passages the store holds, after a real query of its vector index (see :meth:`ChromaIndex.probe`)."""
+        self.fresh()
+        return self.index.probe()
+
     def search(self, query_vector: list[float], k: int, source: str | None = None) -> list[Hit]:
         """The ``k`` passages nearest to ``query_vector``, optionally only from document ``source``."""
         self.fresh()

@@ -189,6 +189,17 @@ class ChromaIndex:
         return int(self.collection.count())
 
     @guarded
+    def probe(self) -> int:
+        """How many chunks the collection holds, after a real one-chunk nearest-neighbour query: an index whose
+        vector files are damaged or gone finds nothing though its chunks are stored (:class:`StoreUnavailable`)."""
+        chunks = int(self.collection.count())
+        axis = [1.0] + [0.0] * (self.backend.dimension() - 1)
+        if chunks and not self.collection.query(query_embeddings=[axis], n_results=1, include=[])["ids"][0]:
+            raise StoreUnavailable(f"The vector index of the collection '{self.name}' finds nothing though it holds "
+                                   f"{chunks} passages: rebuild it with `articlechat reindex`.")
+        return chunks
+
+    @guarded
     def query(self, vector: list[float], k: int, document: str | None = None) -> list[Hit]:
         """The ``k`` chunks nearest to ``vector``, optionally only from ``document``."""
         found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(

@@ -33,6 +33,9 @@ class VectorIndex(Protocol):
     def count(self) -> int:
         """How many chunks the index holds."""
 
+    def probe(self) -> int:
+        """:meth:`count`, after checking with a real query that the index finds what it holds."""
+
     def staging(self) -> VectorIndex:
         """An empty sibling index to rebuild into."""
 
