@@ -28,6 +28,8 @@ SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Continu
 DocOpt = Annotated[str | None, typer.Option("--doc", "-d", help="Only this document (a source from `documents`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 LlmOpt = Annotated[str | None, typer.Option("--llm", help="Answer backend: extractive, openai or llamacpp.")]
+InitOpt = Annotated[bool, typer.Option("--init", help="Create a new, empty store where the store folder exists "
+                                                      "without its database (a new volume); otherwise refused.")]
 
 
 def _err(message: str) -> None:
@@ -222,15 +224,19 @@ def ingest(paths: Annotated[list[str], typer.Argument(
            author: Annotated[str | None, typer.Option(help="The author (default: from the document).")] = None,
            published: Annotated[str | None, typer.Option("--date", metavar="YYYY-MM-DD",
                                                          help="The publication date.")] = None,
-           url: Annotated[str | None, typer.Option(help="The canonical URL (default: from the page).")] = None) -> None:
+           url: Annotated[str | None, typer.Option(help="The canonical URL (default: from the page).")] = None,
+           init: InitOpt = False) -> None:
     """Add or update documents in the store (unchanged files and pages add nothing)."""
     from articlechat.ingest.fetch import is_url
+    from articlechat.store.chroma import init_embedded_store
 
     meta = {k: v for k, v in {"id": doc_id, "title": title, "author": author, "published": published,
                               "url": url}.items() if v}
     if meta and any(is_url(p) for p in paths):
         raise InvalidInput("--id, --title, --author, --date and --url describe one file; pages bring their own.")
     settings = _settings()
+    if init and init_embedded_store(settings):
+        _err_dim(f"created a new, empty store in {settings.store.chroma_path}")
     chat = _service(settings, ingesting=True)
     with _passage_progress("embedding passages") as on_progress:
         report = chat.ingest(paths, meta, on_progress)
@@ -400,25 +406,32 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
           workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the models; more than one "
                                                            "needs a Chroma server).")] = 1,
           reload: Annotated[bool, typer.Option("--reload", help="Restart when the code changes (development).")]
-          = False) -> None:
+          = False, init: InitOpt = False) -> None:
     """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
     import uvicorn
 
     from articlechat.api.observability import log_config
+    from articlechat.api.server import uvicorn_options
+    from articlechat.store.chroma import check_embedded_store, init_embedded_store
 
     settings = _settings()  # bad settings fail here, before any worker starts
-    if workers > 1 and not settings.chroma_host:
+    if workers > 1 and not settings.store.chroma_host:
         raise ConfigError(f"--workers {workers} needs a Chroma server: the embedded store is not safe for several "
                           "processes. Start one with `chroma run --path DIR --host 127.0.0.1 --port 8001` (installed "
                           "with chromadb), then set ARTICLECHAT_CHROMA_HOST=127.0.0.1 and ARTICLECHAT_CHROMA_PORT=8001;"
                           " or use --workers 1.")
-    host, port = host or settings.host, port or settings.port
+    if init and init_embedded_store(settings):
+        _err_dim(f"created a new, empty store in {settings.store.chroma_path}")
+    if not settings.store.chroma_host:
+        check_embedded_store(settings.store.chroma_path)  # one clear line, before uvicorn starts
+    host, port = host or settings.server.host, port or settings.server.port
     # The app factory runs in the worker processes and reads its settings from the environment.
     os.environ.update(ARTICLECHAT_HOST=host, ARTICLECHAT_PORT=str(port))
     with _announced(settings, f"http://{host}:{port}"):
         uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                     reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,
-                    log_config=log_config(), access_log=False, timeout_graceful_shutdown=10)
+                    log_config=log_config(), access_log=False, timeout_graceful_shutdown=10,
+                    **uvicorn_options(settings))
 
 
 @app.command("eval")
