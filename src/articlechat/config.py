@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     rate_limit_admin_failures: str = Field(
         "10/minute", description="Failed admin authentications per client address before 429; empty = unlimited.")
     max_messages: int = Field(50, ge=1, le=10_000, description="Most messages in one /v1/chat/completions request.")
+    max_conversation_chars: int = Field(50_000, ge=1_000, le=10_000_000, description="Most characters of all the "
+                                        "messages of one /v1/chat/completions request together.")
     max_request_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body (uploads: max_file_bytes).")
 
     # Shared state (several processes or machines)
@@ -339,6 +341,7 @@ class LimitSettings(SettingsView):
     rate_limit_admin_failures: str
     max_question_chars: int
     max_messages: int
+    max_conversation_chars: int
     max_request_bytes: int
     max_file_bytes: int
 
