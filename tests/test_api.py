@@ -220,8 +220,9 @@ def test_openai_client_without_streaming(ai: openai.OpenAI) -> None:
     text = completion.choices[0].message.content
     assert text and "Putin" in text
     extra = completion.model_extra or {}
-    answer = Answer(answer=text, **{k: extra[k] for k in ("answered", "session_id", "sources", "backend",
-                                                          "fallback")})
+    assert extra["session_id"] is None  # not stored: the request did not say `store: true`
+    answer = Answer(answer=text, session_id="", **{k: extra[k] for k in ("answered", "sources", "backend",
+                                                                         "fallback")})
     assert answer.answered and answer.sources[0].source == BUNDLED_SOURCE
     check_citations(answer)
 
@@ -244,7 +245,7 @@ def test_openai_messages_history_is_the_conversation(ai: openai.OpenAI, http: ht
     messages = [{"role": "user", "content": FIRST},
                 {"role": "assistant", "content": "Kim Jong Un met Vladimir Putin, the Russian President. [1]"},
                 {"role": "user", "content": [{"type": "text", "text": FOLLOW_UP}]}]
-    completion = ai.chat.completions.create(model="articlechat", messages=messages)
+    completion = ai.chat.completions.create(model="articlechat", messages=messages, store=True)
     assert "permanent" in (completion.choices[0].message.content or "").lower()
     session_id = (completion.model_extra or {})["session_id"]
     history = http.get(f"/api/sessions/{session_id}/messages").json()["messages"]

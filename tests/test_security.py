@@ -25,7 +25,7 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import ConfigError
 from conftest import API_KEY, run_cli, seed_store, server_env
 from servers import ApiServer, articlechat_serve, chroma_server_running, free_port, redis_running, stop
-from test_api import QUESTION, error_of
+from test_api import FIRST, FOLLOW_UP, QUESTION, error_of
 
 HEADER_TIMEOUT = 2.0  # ARTICLECHAT_HEADER_TIMEOUT of the servers below
 MAX_CONNECTIONS = 20  # ARTICLECHAT_MAX_CONNECTIONS of the servers below
@@ -318,3 +318,45 @@ def test_every_setting_belongs_to_one_concern_and_keeps_its_variable(monkeypatch
     assert settings.fetch.timeout == 7.0 and settings.database.pool_size == 9 and settings.answering.top_k == 6
     assert settings.store.chroma_path == settings.data_dir / "chroma"
     assert settings.limits.max_messages == settings.max_messages
+
+
+# --- /v1/chat/completions: conversation size, and nothing stored unless asked -----------------------------------
+
+def stored_sessions(server: ApiServer) -> int:
+    """How many sessions the server's database holds, read by the CLI beside it."""
+    listed = run_cli("sessions", "--json", env={"ARTICLECHAT_DATA_DIR": str(server.log.parent / "data")})
+    assert listed.returncode == 0, listed.stderr
+    return len(json.loads(listed.stdout))
+
+
+def completion(server: ApiServer, messages: list[dict[str, str]], **options: object) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/chat/completions", json={"messages": messages, **options}, timeout=60,
+                      headers={"X-Forwarded-For": "192.0.2.77"})
+
+
+def test_a_huge_earlier_turn_is_refused_before_anything_is_read_or_stored(keyed_server: ApiServer) -> None:
+    """A 900 KB earlier turn used to cost ~80x the CPU of a request and store 880 KB in the session database."""
+    before = stored_sessions(keyed_server)
+    huge = [{"role": "user", "content": "Tell me everything. " * 45_000}, {"role": "assistant", "content": "No."},
+            {"role": "user", "content": QUESTION}]
+    error = error_of(completion(keyed_server, huge, store=True), 413)
+    assert error["code"] == "payload_too_large" and "ARTICLECHAT_MAX_CONVERSATION_CHARS" in error["message"]
+    many = [{"role": "user", "content": QUESTION}] * 51
+    assert "ARTICLECHAT_MAX_MESSAGES" in error_of(completion(keyed_server, many, store=True), 422)["message"]
+    assert stored_sessions(keyed_server) == before
+
+
+def test_completions_store_nothing_unless_asked(keyed_server: ApiServer) -> None:
+    before = stored_sessions(keyed_server)
+    turns = [{"role": "user", "content": FIRST},
+             {"role": "assistant", "content": "Kim Jong Un met Vladimir Putin, the Russian President. [1]"},
+             {"role": "user", "content": FOLLOW_UP}]
+    for stream in (False, True):
+        response = completion(keyed_server, turns, stream=stream)
+        assert response.status_code == 200 and '"session_id": null' in response.text.replace('":null', '": null')
+    unstored = completion(keyed_server, turns).json()
+    assert "permanent" in unstored["choices"][0]["message"]["content"].lower()  # the history was read
+    assert stored_sessions(keyed_server) == before
+    stored = completion(keyed_server, turns, store=True).json()
+    assert stored["choices"][0]["message"]["content"] == unstored["choices"][0]["message"]["content"]
+    assert stored["session_id"] and stored_sessions(keyed_server) == before + 1

@@ -1,9 +1,12 @@
 """Run the synchronous agent off the event loop: answers, streams that stop when the client goes away, and
-conversations replayed from an OpenAI-style message history."""
+conversations replayed from an OpenAI-style message history (stored as a session, or only read)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -12,8 +15,32 @@ from anyio.to_thread import run_sync
 from articlechat.api.observability import Metrics
 from articlechat.chain.agent import Agent, Token
 from articlechat.contract import Answer
+from articlechat.history import SessionInfo, Turn
 
 _END = object()
+NOT_STORED = ""  # the session id of an answer given in a :class:`Transcript`
+
+
+class Transcript:
+    """The earlier turns of one OpenAI-style request as the session store of its answer: the agent reads them as the
+    conversation's history and records nothing (the request did not ask to be stored)."""
+
+    def __init__(self, turns: list[tuple[str, str]]) -> None:
+        now = datetime.now(UTC).isoformat()
+        self.session = SessionInfo(NOT_STORED, None, now, now)
+        self.turns = [Turn(question, answer, True) for question, answer in turns]
+
+    def open(self, _session_id: str | None, doc: str | None) -> SessionInfo:
+        """The one conversation, scoped to ``doc``."""
+        return replace(self.session, doc=doc)
+
+    def recent_turns(self, _session_id: str, limit: int) -> list[Turn]:
+        """The last ``limit`` turns, oldest first."""
+        return self.turns[-limit:] if limit > 0 else []
+
+    def add_exchange(self, *_exchange: Any, **_fields: Any) -> int:
+        """Record nothing."""
+        return 0
 
 
 class AgentRunner:
@@ -51,6 +78,12 @@ class AgentRunner:
             if item is not _END:
                 with anyio.CancelScope(shield=True):
                     await run_sync(items.close)  # GeneratorExit in the agent: the model call is abandoned
+
+    def unrecorded(self, turns: list[tuple[str, str]]) -> AgentRunner:
+        """A runner whose answers follow ``turns`` and are not recorded: this agent over a :class:`Transcript`."""
+        agent = copy.copy(self.agent)  # shares the store, models and settings; only its sessions differ
+        agent.sessions = Transcript(turns)  # type: ignore[assignment]
+        return AgentRunner(agent, self.metrics)
 
     async def replay(self, turns: list[tuple[str, str]], doc: str | None) -> str | None:
         """A new session holding the last ``turns`` (question, answer) that the agent reads as history; None when

@@ -123,6 +123,8 @@ class ChatCompletionRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    store: bool = Field(False, description="Keep the conversation as a session (its id in `session_id`); by default "
+                                           "nothing of the request is recorded.")
     doc: str | None = Field(None, description="articlechat extension: only this document.")
 
 
@@ -142,7 +144,7 @@ class AnswerFields(BaseModel):
     """The answer contract's fields other than the text, carried at the top level of completions."""
 
     answered: bool
-    session_id: str
+    session_id: str | None = Field(description="The stored session (requests with `store: true`), else null.")
     sources: list[Source]
     backend: str
     fallback: bool

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse
 
-from articlechat.api.errors import describe, error_body
+from articlechat.api.errors import PayloadTooLarge, describe, error_body
 from articlechat.api.routes.chat import PING_SECONDS, STREAM_HEADERS
+from articlechat.api.runner import NOT_STORED
 from articlechat.api.schemas import (
     MODEL_ID,
     AnswerFields,
@@ -27,6 +28,7 @@ from articlechat.api.schemas import (
 from articlechat.api.security import client_limit
 from articlechat.api.state import AppState, app_state
 from articlechat.chain.agent import Token
+from articlechat.config import LimitSettings
 from articlechat.contract import Answer
 from articlechat.errors import InvalidInput
 
@@ -35,22 +37,28 @@ State = Annotated[AppState, Depends(app_state)]
 _STARTED = int(time.time())
 
 
-def split_conversation(messages: list[ChatMessage], max_messages: int) -> tuple[list[tuple[str, str]], str]:
+def split_conversation(messages: list[ChatMessage], limits: LimitSettings) -> tuple[list[tuple[str, str]], str]:
     """(earlier question/answer turns, the question): the last message is the user's question; each earlier user
-    message answered by an assistant message is a turn. System and tool messages are ignored."""
-    if len(messages) > max_messages:
-        raise InvalidInput(f"{len(messages)} messages is over the limit of {max_messages} (ARTICLECHAT_MAX_MESSAGES).")
+    message answered by an assistant message is a turn. System and tool messages are ignored. Too many messages, or
+    too many characters in all, are refused before anything is read or stored."""
+    if len(messages) > limits.max_messages:
+        raise InvalidInput(f"{len(messages)} messages is over the limit of {limits.max_messages} "
+                           "(ARTICLECHAT_MAX_MESSAGES).")
+    texts = [message.text() for message in messages]
+    if (total := sum(map(len, texts))) > limits.max_conversation_chars:
+        raise PayloadTooLarge(f"The messages hold {total:,} characters in all, over the limit of "
+                              f"{limits.max_conversation_chars:,} (ARTICLECHAT_MAX_CONVERSATION_CHARS).")
     if messages[-1].role != "user":
         raise InvalidInput("The last message must be the user's question (role 'user').")
     turns: list[tuple[str, str]] = []
     pending: str | None = None
-    for message in messages[:-1]:
+    for message, text in zip(messages[:-1], texts[:-1], strict=True):
         if message.role == "user":
-            pending = message.text()
+            pending = text
         elif message.role == "assistant" and pending is not None:
-            turns.append((pending, message.text()))
+            turns.append((pending, text))
             pending = None
-    return turns, messages[-1].text()
+    return turns, texts[-1]
 
 
 @router.get("/models")
@@ -63,11 +71,15 @@ async def models() -> ModelList:
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "A chat.completion, or chat.completion.chunk events when streaming."}})
 async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
-    """Answer the last user message; earlier user/assistant messages are the conversation so far. The answer
-    contract's other fields (answered, session_id, sources, backend, fallback) ride along at the top level."""
-    turns, question = split_conversation(body.messages, state.settings.max_messages)
-    runner = state.runner
-    session_id = await runner.replay(turns, body.doc)
+    """Answer the last user message; earlier user/assistant messages are the conversation so far. With `store: true`
+    the conversation and the answer are kept as a session; otherwise nothing is recorded. The answer contract's other
+    fields (answered, session_id, sources, backend, fallback) ride along at the top level."""
+    turns, question = split_conversation(body.messages, state.settings.limits)
+    runner, session_id = state.runner, None
+    if body.store:
+        session_id = await runner.replay(turns, body.doc)
+    else:
+        runner = runner.unrecorded(turns)
     completion_id, created = f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time())
     if not body.stream:
         answer = await runner.ask(question, session_id, body.doc)
@@ -80,7 +92,8 @@ async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
 
 
 def _extra_fields(answer: Answer) -> dict[str, Any]:
-    return AnswerFields.model_validate(answer, from_attributes=True).model_dump()
+    fields = AnswerFields.model_validate(answer, from_attributes=True).model_dump()
+    return {**fields, "session_id": None if answer.session_id == NOT_STORED else answer.session_id}
 
 
 def _chunk(head: dict[str, Any], delta: dict[str, str], finish_reason: str | None = None, **extra: Any) -> str:
