@@ -49,12 +49,12 @@ INJECTED_QUESTIONS = [
 def admin_server(work: Path, bundled_data_dir: Path, backend: EmbeddingBackend, chroma: ChromaServer | None,
                  **env: str) -> Iterator[str]:
     """`articlechat serve` over a copy of the bundled article (the embedded store, or a collection of its own on
-    ``chroma``): admin key set, rate limits off, plus ``env``; yields its URL."""
+    ``chroma``): admin key set, rate limits off (failed admin logins too), plus ``env``; yields its URL."""
     store = store_settings(work / "data", chroma)
     seed_store(bundled_data_dir, store, backend)
     with articlechat_serve(work, server_env(work / "data", **store_env(store), ARTICLECHAT_API_KEY=API_KEY,
                                             ARTICLECHAT_RATE_LIMIT_CLIENT="", ARTICLECHAT_RATE_LIMIT_SESSION="",
-                                            **env)) as server:
+                                            ARTICLECHAT_RATE_LIMIT_ADMIN_FAILURES="", **env)) as server:
         yield server.url
 
 

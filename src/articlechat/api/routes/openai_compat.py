@@ -28,23 +28,26 @@ from articlechat.api.schemas import (
 from articlechat.api.security import client_limit
 from articlechat.api.state import AppState, app_state
 from articlechat.chain.agent import Token
-from articlechat.config import LimitSettings
+from articlechat.config import Settings
 from articlechat.contract import Answer
 from articlechat.errors import InvalidInput
+from articlechat.service import ArticleChat
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 State = Annotated[AppState, Depends(app_state)]
 _STARTED = int(time.time())
 
 
-def split_conversation(messages: list[ChatMessage], limits: LimitSettings) -> tuple[list[tuple[str, str]], str]:
+def split_conversation(messages: list[ChatMessage], settings: Settings) -> tuple[list[tuple[str, str]], str]:
     """(earlier question/answer turns, the question): the last message is the user's question; each earlier user
-    message answered by an assistant message is a turn. System and tool messages are ignored. Too many messages, or
-    too many characters in all, are refused before anything is read or stored."""
+    message answered by an assistant message is a turn. System and tool messages are ignored. Too many messages, a
+    question the agent would refuse, or too many characters in all are refused before anything is read or stored."""
+    limits = settings.limits
     if len(messages) > limits.max_messages:
         raise InvalidInput(f"{len(messages)} messages is over the limit of {limits.max_messages} "
                            "(ARTICLECHAT_MAX_MESSAGES).")
     texts = [message.text() for message in messages]
+    ArticleChat.check_question(texts[-1], settings)  # a too long question is named as such
     if (total := sum(map(len, texts))) > limits.max_conversation_chars:
         raise PayloadTooLarge(f"The messages hold {total:,} characters in all, over the limit of "
                               f"{limits.max_conversation_chars:,} (ARTICLECHAT_MAX_CONVERSATION_CHARS).")
@@ -74,7 +77,7 @@ async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
     """Answer the last user message; earlier user/assistant messages are the conversation so far. With `store: true`
     the conversation and the answer are kept as a session; otherwise nothing is recorded. The answer contract's other
     fields (answered, session_id, sources, backend, fallback) ride along at the top level."""
-    turns, question = split_conversation(body.messages, state.settings.limits)
+    turns, question = split_conversation(body.messages, state.settings)
     runner, session_id = state.runner, None
     if body.store:
         session_id = await runner.replay(turns, body.doc)
