@@ -41,8 +41,12 @@ class EmbeddingBackend:
             return self.embeddings.embed_array(texts)
         if not texts:
             return np.zeros((0, self.dimension()), dtype=np.float32)
-        array = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
+        return unit(np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32))
+
+
+def unit(array: np.ndarray) -> np.ndarray:
+    """``array``'s rows scaled to unit length (zero rows stay zero)."""
+    return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
 
 
 def _verified(path: Path, sha256: str) -> Path:
@@ -114,7 +118,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         tokenizer_file = resources.files("articlechat") / "data" / "model" / "tokenizer.json"
         self._tokenizer = Tokenizer.from_file(str(_verified(Path(str(tokenizer_file)), TOKENIZER_SHA256)))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
+        self._tokenizer.no_padding()  # the file pads to 128 tokens; batches are padded to their longest here
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -125,24 +129,31 @@ class OnnxMiniLMEmbeddings(Embeddings):
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` into a float32 array of shape (len(texts), 384)."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        return unit(self.token_sums(texts))
+
+    def token_sums(self, texts: list[str]) -> np.ndarray:
+        """Per text, the sum of its token vectors (float32, shape (len(texts), 384)); normalised, its embedding.
+
+        Every text is tokenized once; texts of the same token length share a batch (they are sorted by it), so that
+        almost no padding is computed."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts) if texts else []
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for begin in range(0, len(order), BATCH_SIZE):
             batch = order[begin : begin + BATCH_SIZE]
-            out[batch] = self._embed_batch([texts[i] for i in batch])
+            out[batch] = self._sum_batch([encodings[i].ids for i in batch])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _sum_batch(self, token_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), width), dtype=np.int64)  # [PAD] is 0
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         tokens = self._session.run(None, feeds)[0]
-        summed = (tokens * mask[:, :, None]).sum(axis=1)
-        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return np.einsum("bt,btd->bd", mask.astype(np.float32), tokens)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
