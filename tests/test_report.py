@@ -11,8 +11,17 @@ import pytest
 from sqlalchemy import update
 
 from articlechat.embeddings import EmbeddingBackend
+from articlechat.errors import InvalidInput
 from articlechat.history import SessionStore, schema
-from articlechat.report import DocumentReport, Report, asks_for, build_report, format_report, normal_wording
+from articlechat.report import (
+    DocumentReport,
+    Report,
+    asks_for,
+    build_report,
+    format_report,
+    normal_wording,
+    parse_since,
+)
 
 OP_ED = "russia-north-korea-talks"
 BAKERY = "bakery"
@@ -128,3 +137,11 @@ def test_question_wordings() -> None:
     assert asks_for("And how many people came?") == "how many"
     assert asks_for("What is the population?") is None
     assert asks_for("How does it work?") is None
+
+
+def test_since_takes_a_date_or_a_time() -> None:
+    assert parse_since("2026-12-01") == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse_since("2026-12-01T09:30") == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert parse_since("2026-12-01T09:30+01:00") == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
+        parse_since("last week")

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from articlechat.embeddings import EmbeddingBackend
+from articlechat.errors import InvalidInput
 from articlechat.history import ExchangeRecord
 
 SIMILAR = 0.8  # cosine similarity from which two wordings are one question (all-MiniLM-L6-v2)
@@ -100,6 +101,17 @@ class _Wording:
         self.asked += 1
         self.answered += exchange.answered
         self.spellings[exchange.question.strip()] += 1
+
+
+def parse_since(text: str) -> datetime:
+    """The instant a report starts from: a date (``2026-12-01``, midnight UTC) or an ISO 8601 time (UTC unless it
+    says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"'{text[:100]}' is not a date: use YYYY-MM-DD or an ISO 8601 time "
+                           "(2026-12-01T09:00).") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def normal_wording(question: str) -> str:
