@@ -89,6 +89,7 @@ def test_key_documents_upload_report_and_remove(asked: str, publisher: test_widg
     page.get_by_label("Document", exact=True).select_option(DEMO_DOC)
     page.get_by_role("button", name="Show report").click()
     sync_api.expect(page.locator("#report article")).to_have_count(1)
+    page.screenshot(path=str(test_widget.ARTIFACTS / "admin.png"), full_page=True)
 
     page.get_by_role("button", name="Remove harbour-festival").click()
     sync_api.expect(page.locator('#documents tr[data-doc="harbour-festival"]')).to_have_count(0)

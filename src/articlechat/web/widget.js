@@ -409,14 +409,12 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       this.onInput();
     }
 
-    /** Whether the server answers but refused this page's origin: a no-cors request (opaque) gets through where the
-     * CORS request failed. The developer gets the fix in the console, once. */
+    /** Whether the server answers but refuses this page's origin: after a request failed, a CORS request to it fails
+     * too while a no-cors one (opaque) gets through. The developer gets the fix in the console, once. */
     async refusedByCors() {
-      try {
-        await fetch(`${this.config.url}/healthz`, { mode: "no-cors", credentials: "omit", cache: "no-store" });
-      } catch {
-        return false; // the server cannot be reached at all
-      }
+      const probe = (mode) => fetch(`${this.config.url}/healthz`, { mode, credentials: "omit", cache: "no-store" })
+        .then(() => true, () => false);
+      if (await probe("cors") || !(await probe("no-cors"))) return false; // a passing failure, or no server at all
       if (!this.corsReported) {
         this.corsReported = true;
         console.error(`articlechat: ${this.config.url} refused requests from this page's origin ${location.origin} ` +
