@@ -193,6 +193,15 @@ class ArticleChat:
         """Whether ``session_id`` is a stored session."""
         return self.sessions.exists(session_id)
 
+    def check_conversation(self, session_id: str | None, doc: str | None) -> str | None:
+        """Before a conversation starts: the id of the document ``doc`` names (:class:`NotFound` when none) and, when
+        it continues ``session_id``, that the session exists and is scoped to that document (:class:`NotFound`,
+        :class:`InvalidInput`)."""
+        doc_id = self.document_id(doc) if doc else None
+        if session_id:
+            self.sessions.open(session_id, doc_id)
+        return doc_id
+
     def history(self, session_id: str) -> Conversation:
         """Session ``session_id`` and its messages, or :class:`NotFound`."""
         return Conversation(self.sessions.get(session_id), self.sessions.messages(session_id))
