@@ -112,7 +112,8 @@ def test_chat_reads_questions_and_commands_from_stdin() -> None:
     result = run_cli("chat", stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("Ask about the article. Commands: /new  /sources  /quit\n")
+    assert out.startswith("A new conversation.\nAsk about the article. Commands: /new  /sources  /session  /help  "
+                          "/quit\n")
     replies = [line.split("articlechat> ", 1)[1] for line in out.splitlines() if "articlechat> " in line]
     assert len(replies) == 4  # nothing after /quit
     assert "Putin" in replies[0] and "[1]" in replies[0]
