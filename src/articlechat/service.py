@@ -289,9 +289,11 @@ class ArticleChat:
         self.sessions.set_feedback(session_id, exchange_id, helpful)
 
     def report(self, doc: str | None = None, since: datetime | None = None) -> Report:
-        """The reader-question report over the exchanges about ``doc`` (None: every document) from ``since`` on."""
+        """The reader-question report over the exchanges about ``doc`` (None: every document) from ``since`` on (UTC
+        unless it says otherwise)."""
         from articlechat.report import build_report
 
+        since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
         titles = {d.id: d.title for d in self.store.documents()}
         return build_report(self.sessions.exchanges(doc, since), self.store.backend, titles, doc, since)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from articlechat.api.security import client_limit
 from articlechat.api.state import AppState, app_state
@@ -27,6 +27,11 @@ class WidgetConfig(BaseModel):
     starters: list[str] = Field(description="Suggested first questions about the document, which it answers.")
 
 
+def _whole(value: object) -> object:
+    """A JSON number that is a whole number (``42.0`` is one to JSON Schema) as an int; anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class FeedbackRequest(BaseModel):
     """A reader's verdict on an answer: ``up`` helpful, ``down`` not helpful (a second verdict replaces the first)."""
 
@@ -34,8 +39,8 @@ class FeedbackRequest(BaseModel):
         "examples": [{"session_id": "oisnpBrLwPUhmCnNg5HMvUzO", "exchange_id": 42, "value": "up"}]})
 
     session_id: str = Field(max_length=64, description="The session the answer belongs to.")
-    exchange_id: int = Field(ge=1, description="The answer's `exchange_id` (from the answer contract or the "
-                                                "session's messages).")
+    exchange_id: Annotated[int, BeforeValidator(_whole)] = Field(
+        ge=1, le=2**53, description="The answer's `exchange_id` (from the answer contract or the session's messages).")
     value: Literal["up", "down"]
 
 
