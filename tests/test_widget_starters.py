@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+import time
 
+import numpy as np
 import pytest
 
 from articlechat.chain.agent import Agent
 from articlechat.errors import NotFound
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor
-from articlechat.starters import ABOUT, GIST, ON_DATE, StarterQuestions, date_phrase, document_names
+from articlechat.starters import (
+    ABOUT,
+    GIST,
+    ON_DATE,
+    StarterQuestions,
+    candidate_questions,
+    date_phrase,
+    document_names,
+)
 
 TEMPLATES = [re.escape(t).replace(r"\{topic\}", ".+").replace(r"\{when\}", ".+") for t in (*ABOUT, ON_DATE, GIST)]
 HARBOUR = """The Harbour Festival
@@ -76,3 +86,12 @@ def test_names_and_dates_a_question_can_use() -> None:
     assert date_phrase(sentences[0]) == "on the 25th of April"
     assert date_phrase("Talks broke down in 2009 over sanctions.") == "in 2009"
     assert date_phrase("No date here.") is None
+
+
+@pytest.mark.parametrize("sentence", ["A" * 200_000, "Aaaa Bbbb of the " * 20_000, "the Xx " * 30_000 + "yy.",
+                                      "On the 1st of " * 20_000])
+def test_hostile_sentences_cost_linear_time(sentence: str) -> None:
+    started = time.perf_counter()
+    sentences = [sentence, "A short closing sentence of the text is here."]
+    questions = list(candidate_questions(sentences, np.eye(2, 384, dtype=np.float32)))
+    assert questions[-1] == GIST and time.perf_counter() - started < 3.0

@@ -38,10 +38,11 @@ MAX_SENTENCES = 300  # longer documents: this many sentences, evenly spaced, are
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:[Oo]n|[Ii]n) (?:the \d{{1,2}}(?:st|nd|rd|th) of {_MONTH}(?: \d{{4}})?"
                    rf"|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?|(?:{_MONTH} )?(?:1[5-9]|20)\d\d|{_MONTH})\b")
-_CAPITALISED = r"(?:[A-Z][\w\u2019'-]*[\w]|[A-Z])"
+_CAPITALISED = r"[A-Z][\w\u2019'-]*"  # no backtracking: a run is matched in one pass
 _NAME = re.compile(rf"{_CAPITALISED}(?: (?:of (?:the )?)?{_CAPITALISED})*")
 _SENTENCE_START = re.compile(r"^[\W\d_]*")
 _NEXT_WORD = re.compile(r" ([a-z]+)\b")
+_POSSESSIVE = re.compile(r"['\u2019]s$")
 _DEMONYM_ENDINGS = ("an", "ese", "ish", "ian", "i")  # "North Korean leader", "Russian government"
 _CALENDAR = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)$")
 
@@ -67,8 +68,8 @@ def _mentions(sentence: str) -> Iterator[_Mention]:
     opening = _SENTENCE_START.match(sentence)
     start = opening.end() if opening else 0
     for match in _NAME.finditer(sentence):
-        name = re.sub(r"['\u2019]s$", "", match.group(0))
-        opens, after_the = match.start() == start, sentence[: match.start()].endswith(("the ", "The "))
+        name = _POSSESSIVE.sub("", match.group(0)).rstrip("'\u2019-")
+        opens, after_the = match.start() == start, sentence.endswith(("the ", "The "), 0, match.start())
         if name.startswith("The "):  # "The United States refused."
             name, opens, after_the = name.removeprefix("The "), False, True
         following = _NEXT_WORD.match(sentence, match.end())
@@ -123,8 +124,9 @@ def candidate_questions(sentences: list[str], vectors: np.ndarray) -> Iterator[s
 
 def _main_name(sentence: str, names: Counter[str]) -> str | None:
     """The most mentioned of the document's names that ``sentence`` mentions."""
-    here = [n for n in names if re.search(rf"\b{re.escape(n.removeprefix('the '))}\b", sentence)]
-    return max(here, key=lambda n: names[n], default=None)
+    forms = {form for m in _mentions(sentence) for form in (m.name, m.name.partition(" ")[2])}  # "Yet Russia"
+    here = {name for form in forms for name in (form, f"the {form}") if name in names}
+    return max(sorted(here), key=lambda n: names[n], default=None)
 
 
 def _distinct(topics: list[str | None]) -> Iterator[str]:
