@@ -679,3 +679,26 @@ def test_a_short_answer_is_shown_in_bold_above_the_quote(server: str, page: sync
     page.unroute(f"{server}/api/ask/stream")
     page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(body=without, content_type="text/event-stream"))
     sync_api.expect(widget.ask("Who did Kim meet?").locator("strong.short")).to_have_count(0)
+
+
+def test_server_messages_naming_a_setting_stay_out_of_readers_sight(server: str, page: sync_api.Page) -> None:
+    message = "The question is 1,200 characters long; the limit is 1,000 (ARTICLECHAT_MAX_QUESTION_CHARS)."
+    warnings: list[str] = []
+    page.on("console", lambda line: warnings.append(line.text) if line.type == "warning" else None)
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(
+        status=422, json={"error": {"code": "invalid_input", "message": message}}))
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    widget.input.fill("Who wrote the article?")
+    widget.input.press("Enter")
+    sync_api.expect(widget.log.locator(".msg.error [role=alert]")).to_have_text(
+        "The chat service ran into a problem (error 422). Please try again.")
+    assert "ARTICLECHAT" not in widget.text()
+    assert f"articlechat: {message}" in warnings  # for the page's developer
+    page.unroute(f"{server}/api/ask/stream")
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(
+        status=404, json={"error": {"code": "not_found", "message": "No document 'x' in the store."}}))
+    widget.input.fill("Who wrote the article?")
+    widget.input.press("Enter")
+    sync_api.expect(widget.log.locator(".msg.error [role=alert]").last).to_have_text("No document 'x' in the store.")

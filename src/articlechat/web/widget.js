@@ -298,6 +298,15 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
     }
   }
 
+  /** The server's error message when readers can act on it; one that names a setting is meant for the page's
+   * developer: it goes to the console and readers get ``fallback``. */
+  function forReaders(message, fallback) {
+    if (!message) return fallback;
+    if (!/\b(?:ARTICLECHAT|OPENAI)_[A-Z_]+/.test(message)) return message;
+    console.warn(`articlechat: ${message}`);
+    return fallback;
+  }
+
   /** A ChatError for a failed HTTP response, using the server's {"error": {"message"}} when it has one. */
   async function httpError(response) {
     let message = "";
@@ -308,8 +317,8 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       const seconds = Math.max(1, parseInt(response.headers.get("Retry-After"), 10) || 10);
       return new ChatError(COPY.busy(seconds), seconds);
     }
-    if (response.status >= 500 || !message) return new ChatError(COPY.server(response.status));
-    return new ChatError(message);
+    const generic = COPY.server(response.status);
+    return new ChatError(response.status >= 500 ? generic : forReaders(message, generic));
   }
 
   class Widget {
@@ -632,7 +641,7 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
           } else if (event === "done") {
             return JSON.parse(data);
           } else if (event === "error") {
-            throw new ChatError(JSON.parse(data).error.message || COPY.cutOff);
+            throw new ChatError(forReaders(JSON.parse(data).error.message, COPY.cutOff));
           } // "sources" is repeated in "done"
         }
       } catch (error) {
