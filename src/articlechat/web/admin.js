@@ -197,7 +197,8 @@
     const query = new URLSearchParams();
     if ($("report-doc").value) query.set("doc", $("report-doc").value);
     if ($("report-since").value) query.set("since", $("report-since").value);
-    renderReport(await api(`/api/report${query.size ? `?${query}` : ""}`));
+    const search = query.toString();
+    renderReport(await api(`/api/report${search ? `?${search}` : ""}`));
   }
 
   async function start() {
