@@ -14,7 +14,8 @@ from conftest import check_citations, run_cli
 SOURCE_KEYS = {"n": int, "text": str, "source": str, "title": str, "start": int, "end": int, "score": float,
                "cited": bool}
 # The contract, plus the fields the generative backends add (which backend answered, and whether it fell back).
-ANSWER_KEYS = {"answer": str, "answered": bool, "session_id": str, "sources": list, "backend": str, "fallback": bool}
+ANSWER_KEYS = {"answer": str, "answered": bool, "session_id": str, "sources": list, "backend": str, "fallback": bool,
+               "exchange_id": int}
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -111,7 +112,8 @@ def test_chat_reads_questions_and_commands_from_stdin() -> None:
     result = run_cli("chat", stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("Ask about the article. Commands: /new  /sources  /quit\n")
+    assert out.startswith("A new conversation.\nAsk about the article. Commands: /new  /sources  /session  /help  "
+                          "/quit\n")
     replies = [line.split("articlechat> ", 1)[1] for line in out.splitlines() if "articlechat> " in line]
     assert len(replies) == 4  # nothing after /quit
     assert "Putin" in replies[0] and "[1]" in replies[0]

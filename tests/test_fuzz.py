@@ -38,8 +38,8 @@ def fuzzed_url(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path,
 # checks that the server publishes exactly this one.
 OPENAPI = create_app(Settings(_env_file=None)).openapi()
 # Rules the schema cannot express, checked by the server with a 422 that says which: the last chat message is the
-# user's question; an upload is a non-empty UTF-8 .txt, .md or .html file.
-BEYOND_THE_SCHEMA = {"include-name": ["POST /v1/chat/completions", "POST /api/documents"],
+# user's question; an upload is a non-empty UTF-8 .txt, .md or .html file; a report's `since` is a calendar date.
+BEYOND_THE_SCHEMA = {"include-name": ["POST /v1/chat/completions", "POST /api/documents", "GET /api/report"],
                      "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}}}
 # Every multipart field is text on the wire: a "wrong type" (source: 312) reaches the server as a valid string.
 UNTYPED_FORM = {"include-name": "POST /api/documents", "checks": {"negative_data_rejection": {"enabled": False}}}

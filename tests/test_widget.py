@@ -22,6 +22,7 @@ from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor
 from articlechat.ingest.load import LoadedDocument
 from articlechat.store import ArticleStore
+from conftest import run_cli
 from servers import free_port, required_program, running_server
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DEMO_DOC = BUNDLED_SOURCE
 WAIT_MS = 15_000
+ADMIN_KEY = "widget-test-admin-key"
 
 # A document whose text carries markup payloads; its source is a javascript: URL that must never become a link.
 HOSTILE_SOURCE = "javascript:window.__pwned='link'"
@@ -90,11 +92,18 @@ def publisher() -> Iterator[Publisher]:
         thread.join(5)
 
 
+class Served(str):
+    """The base URL of the widget tests' server, with its log file."""
+
+    log: Path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, embedding_backend: EmbeddingBackend,
-           publisher: Publisher) -> Iterator[str]:
+           publisher: Publisher) -> Iterator[Served]:
     """A real uvicorn server over the bundled article plus the hostile document, allowing browsers on its own
-    origin and the publisher's (only); yields its base URL."""
+    origin and the publisher's (only), with an admin key and page fetches from 127.0.0.1 allowed; yields its base
+    URL."""
     work = tmp_path_factory.mktemp("widget")
     data_dir = work / "data"
     shutil.copytree(bundled_data_dir, data_dir)
@@ -104,11 +113,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, bundled_data_dir: Path, emb
     env = {"ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_HOST": "127.0.0.1", "ARTICLECHAT_PORT": str(port),
            "ARTICLECHAT_CORS_ORIGINS": publisher.origin, "ARTICLECHAT_RATE_LIMIT_CLIENT": "",
            "ARTICLECHAT_RATE_LIMIT_SESSION": "", "ARTICLECHAT_LLM": "extractive", "OPENAI_API_KEY": "",
-           "OPENAI_BASE_URL": ""}  # nothing from the developer's environment
+           "OPENAI_BASE_URL": "", "ARTICLECHAT_API_KEY": ADMIN_KEY,
+           "ARTICLECHAT_FETCH_PRIVATE_ADDRESSES": "true"}  # nothing from the developer's environment
     command = [sys.executable, "-m", "uvicorn", "articlechat.api.app:create_app", "--factory", "--host", "127.0.0.1",
                "--port", str(port)]
-    base = f"http://127.0.0.1:{port}"
-    with running_server(command, f"{base}/readyz", work / "server.log", env=env, timeout=90):
+    base = Served(f"http://127.0.0.1:{port}")
+    base.log = work / "server.log"
+    with running_server(command, f"{base}/readyz", base.log, env=env, timeout=90):
         yield base
 
 
@@ -137,10 +148,16 @@ def dialogs() -> list[str]:
 
 
 @pytest.fixture
-def page(context: sync_api.BrowserContext, dialogs: list[str]) -> sync_api.Page:
-    """A page that records every alert/confirm/prompt (none may fire)."""
+def console() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(context: sync_api.BrowserContext, dialogs: list[str], console: list[str]) -> sync_api.Page:
+    """A page that records every alert/confirm/prompt (none may fire) and its console errors."""
     page = context.new_page()
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
     return page
 
 
@@ -176,6 +193,10 @@ class Widget:
 
     def answers(self) -> sync_api.Locator:
         return self.log.locator(".msg.bot:not(:first-child)")
+
+    def text(self) -> str:
+        """All the text the widget holds (shown or for screen readers)."""
+        return self.page.evaluate("document.querySelector('articlechat-widget').shadowRoot.textContent")
 
     def active(self) -> str:
         """What has the keyboard focus inside the widget (tag.class#id)."""
@@ -244,7 +265,7 @@ def assert_readable(widget: Widget) -> None:
     """Every kind of text in the widget meets WCAG AA contrast (4.5:1) against what is behind it."""
     for selector in (".header h2", ".log > .msg.bot:first-child", ".msg.user", ".msg.declined", ".label", ".cite",
                      ".passage figcaption", ".passage blockquote", ".passage mark", ".msg.error [role=alert]", ".foot",
-                     "textarea"):
+                     "textarea", ".starter", ".feedback-status", ".counter:not([hidden])", ".short"):
         for element in widget.page.locator(f"articlechat-widget {selector}").all():
             ratio = element.evaluate(CONTRAST_JS)
             assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f}"
@@ -366,13 +387,13 @@ def test_keyboard_only(server: str, page: sync_api.Page) -> None:
         assert page.evaluate("document.activeElement.tagName") == "ARTICLECHAT-WIDGET"
         assert page.evaluate("""() => { const root = document.querySelector('articlechat-widget').shadowRoot;
                                        return root.querySelector('.panel').contains(root.activeElement); }""")
-    assert {"button.icon-button#", "button.cite#", "textarea.#question", "button.send#"} <= seen
+    assert {"button.icon-button#", "button.cite#", "button.#", "textarea.#question", "button.send#"} <= seen
     widget.input.focus()
-    for _ in range(5):  # back through the citation, the log, Close and New conversation, then wraps to Send
-        page.keyboard.press("Shift+Tab")
+    for _ in range(7):  # back through Not helpful, Helpful, the citation, the log, Close and New conversation, then
+        page.keyboard.press("Shift+Tab")  # wraps to Send
     assert widget.active() == "button.send#"
 
-    for _ in range(6):
+    for _ in range(8):
         if widget.active() == "button.cite#":
             break
         page.keyboard.press("Tab")
@@ -449,15 +470,32 @@ def test_phone_viewport(server: str, browser: sync_api.Browser) -> None:
         context.close()
 
 
-def test_origins_outside_the_cors_allowlist_cannot_ask(server: str, publisher: Publisher, page: sync_api.Page) -> None:
+def test_origins_outside_the_cors_allowlist_cannot_ask(server: Served, publisher: Publisher, page: sync_api.Page,
+                                                       console: list[str]) -> None:
+    """Readers see one neutral line; the page's console and the server log name the origin and the setting."""
     publisher.pages["/plain.html"] = (f'<!doctype html><p>Another site</p><script src="{server}/widget.js" '
                                       f'data-articlechat-url="{server}" async></script>')
-    page.goto(f"{publisher.origin.replace('127.0.0.1', 'localhost')}/plain.html")  # same site, another origin
-    widget = Widget(page)
-    widget.open()
-    widget.input.fill("Who wrote the article?")
-    widget.input.press("Enter")
-    sync_api.expect(widget.log.locator(".msg.error")).to_contain_text("Can't reach the chat service")
+    origin = publisher.origin.replace("127.0.0.1", "localhost")  # same site, another origin
+    for _ in range(2):
+        page.goto(f"{origin}/plain.html")
+        widget = Widget(page)
+        widget.open()
+        sync_api.expect(widget.log).to_have_text("Chat is unavailable on this page.")
+        sync_api.expect(widget.input).to_be_disabled()
+        assert "ARTICLECHAT" not in widget.text() and "connection" not in widget.text()
+    hint = f"refused requests from this page's origin {origin} (CORS). Add {origin} to ARTICLECHAT_CORS_ORIGINS"
+    assert any(hint in line for line in console), console
+    logged = [line for line in server.log.read_text().splitlines() if "refused browser requests" in line]
+    assert len(logged) == 1, logged  # once per origin, however many requests
+    assert f"origin {origin} (CORS): it is not in ARTICLECHAT_CORS_ORIGINS" in logged[0]
+
+
+def test_cors_origins_without_a_scheme_are_refused_at_start_up() -> None:
+    origins = {"ARTICLECHAT_CORS_ORIGINS": "https://ok.example,example.com"}
+    result = run_cli("serve", "--port", str(free_port()), env=origins, timeout=60)
+    assert result.returncode == 2
+    assert "ARTICLECHAT_CORS_ORIGINS" in result.stderr and "'example.com' has no scheme" in result.stderr
+    assert "https://example.com" in result.stderr
 
 
 def test_a_session_the_server_forgot_starts_afresh(server: str, page: sync_api.Page) -> None:
@@ -494,3 +532,173 @@ def test_tokens_stream_into_one_answer(server: str, page: sync_api.Page) -> None
     link = answer.locator(".passage a")
     sync_api.expect(link).to_have_attribute("href", "https://example.org/a")  # http(s) sources are links
     sync_api.expect(link).to_have_attribute("rel", "noopener noreferrer")
+
+
+def config_of(server: str, doc: str | None = DEMO_DOC) -> dict:
+    response = httpx.get(f"{server}/api/widget/config", params={"doc": doc} if doc else {})
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
+    return response.json()
+
+
+def test_widget_config_says_whether_the_document_exists(server: str) -> None:
+    config = config_of(server)
+    assert config["exists"] and config["doc"] == DEMO_DOC and config["max_question_chars"] == 1000
+    assert config["title"] == "Russia and North Korea talks are just a diplomatic spectacle"
+    assert len(config["starters"]) == 3
+    unknown = config_of(server, "no-such-article")
+    assert unknown == {"doc": "no-such-article", "exists": False, "title": None, "max_question_chars": 1000,
+                       "starters": []}
+    everything = config_of(server, None)
+    assert everything["exists"] and everything["doc"] is None and everything["starters"] == []
+
+
+def test_starters_are_shown_and_answered(server: str, page: sync_api.Page) -> None:
+    starters = config_of(server)["starters"]
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    group = page.get_by_role("group", name="Suggested questions")
+    buttons = group.get_by_role("button")
+    sync_api.expect(buttons).to_have_text(starters)
+    assert_readable(widget)
+    page.screenshot(path=str(ARTIFACTS / "widget-starters.png"))
+    buttons.nth(1).click()
+    sync_api.expect(widget.log.locator(".msg.user")).to_have_text([f"You: {starters[1]}"])
+    answer = widget.answers().first
+    sync_api.expect(answer).not_to_have_attribute("aria-busy", "true")
+    sync_api.expect(answer).not_to_have_class(re.compile("declined|error"))
+    sync_api.expect(group).to_have_count(0)  # the conversation has begun
+    page.get_by_role("button", name="New conversation").click()
+    sync_api.expect(group.get_by_role("button")).to_have_text(starters)
+    for question in starters:  # the product answers every starter
+        assert ask_stream(server, question, doc=DEMO_DOC)["answered"], question
+
+
+def report_of(server: str) -> dict:
+    response = httpx.get(f"{server}/api/report", params={"doc": DEMO_DOC},
+                         headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code == 200, response.text
+    return response.json()["documents"][0]
+
+
+def test_feedback_buttons_store_the_verdict_with_the_answer(server: str, page: sync_api.Page) -> None:
+    question = "Where were the illegal fuel transfers said to take place?"
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    answer = widget.ask(question)
+    feedback = answer.get_by_role("group", name="Was this answer helpful?")
+    helpful, unhelpful = feedback.get_by_role("button", name="Helpful", exact=True), feedback.get_by_role(
+        "button", name="Not helpful")
+    sync_api.expect(helpful).to_have_attribute("aria-pressed", "false")
+    with page.expect_response(f"{server}/api/feedback") as sent:
+        unhelpful.click()
+    assert sent.value.status == 204
+    sync_api.expect(unhelpful).to_have_attribute("aria-pressed", "true")
+    sync_api.expect(feedback.get_by_role("status")).to_have_text("Thanks for your feedback.")
+    assert_readable(widget)
+    page.screenshot(path=str(ARTIFACTS / "widget-feedback.png"))
+    assert question in [u["question"] for u in report_of(server)["unhelpful"]]
+
+    page.reload()  # a restored answer offers feedback too; a second verdict replaces the first
+    widget.open()
+    restored = widget.answers().first.get_by_role("group", name="Was this answer helpful?")
+    restored.get_by_role("button", name="Helpful", exact=True).click()
+    sync_api.expect(restored.get_by_role("status")).to_have_text("Thanks for your feedback.")
+    assert question not in [u["question"] for u in report_of(server)["unhelpful"]]
+
+
+def test_feedback_is_checked(server: str) -> None:
+    answer = ask_stream(server, "Who wrote the article?", doc=DEMO_DOC)
+    assert isinstance(answer["exchange_id"], int)
+    body = {"session_id": answer["session_id"], "exchange_id": answer["exchange_id"], "value": "up"}
+    assert httpx.post(f"{server}/api/feedback", json=body).status_code == 204
+    other = ask_stream(server, "Who wrote the article?", doc=DEMO_DOC)
+    wrong = httpx.post(f"{server}/api/feedback", json={**body, "session_id": other["session_id"]})
+    assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
+    bad = httpx.post(f"{server}/api/feedback", json={**body, "value": "meh"})
+    assert bad.status_code == 422
+
+
+def test_over_long_questions_are_stopped_with_a_counter(server: str, page: sync_api.Page) -> None:
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    counter = page.locator("articlechat-widget .counter")
+    send = page.get_by_role("button", name="Send question")
+    widget.input.fill("Who wrote it? " * 50)  # 700 characters: no counter yet
+    sync_api.expect(counter).to_be_hidden()
+    widget.input.fill("x" * 850)
+    sync_api.expect(counter).to_have_text("850 / 1,000 characters")
+    widget.input.fill("Who wrote the article? " + "x" * 1000)
+    sync_api.expect(counter).to_contain_text("1,023 / 1,000 characters")
+    sync_api.expect(counter.get_by_role("alert")).to_have_text(
+        " Your question is too long. Please shorten it to 1,000 characters.")
+    sync_api.expect(widget.input).to_have_attribute("aria-invalid", "true")
+    sync_api.expect(send).to_be_disabled()
+    assert_readable(widget)
+    widget.input.press("Enter")
+    page.wait_for_timeout(300)
+    sync_api.expect(widget.log.locator(".msg.user")).to_have_count(0)  # nothing was sent
+    assert "ARTICLECHAT" not in widget.text()
+    widget.input.fill("Who wrote the article?")
+    sync_api.expect(counter).to_be_hidden()
+    sync_api.expect(send).to_be_enabled()
+    widget.input.press("Enter")
+    sync_api.expect(widget.answers().first).to_contain_text("Lawrence White")
+
+
+def test_an_unknown_data_doc_hides_the_widget_and_tells_the_console(server: str, publisher: Publisher,
+                                                                     page: sync_api.Page, console: list[str]) -> None:
+    publisher.pages["/wrong-doc.html"] = (f'<!doctype html><p>An article</p><script src="{server}/widget.js" '
+                                          f'data-articlechat-url="{server}" data-doc="/tmp/city-bikes.md" async>'
+                                          "</script>")
+    with page.expect_response(re.compile(r".*/api/widget/config\?doc=.*")):
+        page.goto(f"{publisher.origin}/wrong-doc.html")
+    sync_api.expect(page.locator("articlechat-widget")).to_have_count(0)
+    assert any('data-doc="/tmp/city-bikes.md" is not a document on' in line for line in console), console
+
+
+def test_a_short_answer_is_shown_in_bold_above_the_quote(server: str, page: sync_api.Page) -> None:
+    done = {"answer": "Kim Jong Un met Vladimir Putin on the 25th of April. [1]", "answered": True,
+            "short_answer": "Vladimir Putin", "session_id": "streamed-session-02", "backend": "x", "fallback": False,
+            "sources": [{"n": 1, "text": "Kim Jong Un met Vladimir Putin on the 25th of April.", "source": "a",
+                         "title": "A", "start": 0, "end": 52, "score": 0.9, "cited": True}]}
+    body = f"event: token\ndata: {json.dumps({'text': done['answer']})}\n\nevent: done\ndata: {json.dumps(done)}\n\n"
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(body=body, content_type="text/event-stream"))
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    answer = widget.ask("Who did Kim meet?")
+    short = answer.locator("strong.short")
+    sync_api.expect(short).to_have_text("Vladimir Putin")
+    assert short.evaluate("el => getComputedStyle(el).fontWeight") == "700"
+    assert answer.inner_text().index("Vladimir Putin") < answer.inner_text().index("Kim Jong Un met")
+    assert_readable(widget)
+    without = body.replace('"short_answer": "Vladimir Putin", ', "")
+    page.unroute(f"{server}/api/ask/stream")
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(body=without, content_type="text/event-stream"))
+    sync_api.expect(widget.ask("Who did Kim meet?").locator("strong.short")).to_have_count(0)
+
+
+def test_server_messages_naming_a_setting_stay_out_of_readers_sight(server: str, page: sync_api.Page) -> None:
+    message = "The question is 1,200 characters long; the limit is 1,000 (ARTICLECHAT_MAX_QUESTION_CHARS)."
+    warnings: list[str] = []
+    page.on("console", lambda line: warnings.append(line.text) if line.type == "warning" else None)
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(
+        status=422, json={"error": {"code": "invalid_input", "message": message}}))
+    page.goto(f"{server}/")
+    widget = Widget(page)
+    widget.open()
+    widget.input.fill("Who wrote the article?")
+    widget.input.press("Enter")
+    sync_api.expect(widget.log.locator(".msg.error [role=alert]")).to_have_text(
+        "The chat service ran into a problem (error 422). Please try again.")
+    assert "ARTICLECHAT" not in widget.text()
+    assert f"articlechat: {message}" in warnings  # for the page's developer
+    page.unroute(f"{server}/api/ask/stream")
+    page.route(f"{server}/api/ask/stream", lambda route: route.fulfill(
+        status=404, json={"error": {"code": "not_found", "message": "No document 'x' in the store."}}))
+    widget.input.fill("Who wrote the article?")
+    widget.input.press("Enter")
+    sync_api.expect(widget.log.locator(".msg.error [role=alert]").last).to_have_text("No document 'x' in the store.")

@@ -22,14 +22,39 @@ if TYPE_CHECKING:
     from articlechat.service import ArticleChat
 
 app = typer.Typer(help="Talk to an article: grounded, cited answers from a local Chroma store.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)  # plain help: options read `--doc ID`, not boxes of `<str>`
 
-SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")]
-DocOpt = Annotated[str | None, typer.Option("--doc", "-d", help="Only this document (a source from `documents`).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-LlmOpt = Annotated[str | None, typer.Option("--llm", help="Answer backend: extractive, openai or llamacpp.")]
+SessionOpt = Annotated[str | None, typer.Option("--session", "-s", metavar="SESSION_ID",
+                                                help="Continue this session.")]
+DocOpt = Annotated[str | None, typer.Option("--doc", "-d", metavar="ID",
+                                            help="Only this document (an id as `documents` lists it).")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.")]
+LlmOpt = Annotated[str | None, typer.Option("--llm", metavar="BACKEND",
+                                            help="Answer backend: extractive, openai or llamacpp.")]
 InitOpt = Annotated[bool, typer.Option("--init", help="Create a new, empty store where the store folder exists "
                                                       "without its database (a new volume); otherwise refused.")]
+CHAT_HELP = """Commands:
+  /new       start a new conversation
+  /sources   the passages behind the last answer (* = cited)
+  /session   the id of this conversation (continue it later with --session ID)
+  /help      this list
+  /quit      leave (also /exit, /q, Ctrl-D)
+Anything else is a question about the article."""
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"articlechat {version('articlechat')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(show_version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = False) -> None:
+    """Talk to an article: grounded, cited answers from a local Chroma store."""
 
 
 def _err(message: str) -> None:
@@ -128,7 +153,7 @@ def _stream_answer(chat: ArticleChat, question: str, session_id: str | None, doc
 
 @app.command()
 @handles_errors
-def ask(question: Annotated[str, typer.Argument(help="Your question about the article.")],
+def ask(question: Annotated[str, typer.Argument(metavar="QUESTION", help="Your question about the article.")],
         session: SessionOpt = None, doc: DocOpt = None, as_json: JsonOpt = False, llm: LlmOpt = None) -> None:
     """Ask one question (continue a conversation with --session)."""
     from articlechat.service import ArticleChat
@@ -147,13 +172,15 @@ def ask(question: Annotated[str, typer.Argument(help="Your question about the ar
 @app.command()
 @handles_errors
 def chat(session: SessionOpt = None, doc: DocOpt = None, llm: LlmOpt = None) -> None:
-    """An interactive conversation (/new, /sources, /quit)."""
+    """An interactive conversation (/new, /sources, /session, /help, /quit)."""
     settings = _settings(llm)
     service = _ready_service(settings)
+    doc = service.check_conversation(session, doc)  # an unknown document or session stops here, not at a question
     history_file = settings.data_dir / "chat_history"
     _enable_readline(history_file)
     last: Answer | None = None
-    typer.secho("Ask about the article. Commands: /new  /sources  /quit", dim=True)
+    typer.secho(f"Continuing session {session}." if session else "A new conversation.", dim=True)
+    typer.secho("Ask about the article. Commands: /new  /sources  /session  /help  /quit", dim=True)
     while True:
         try:
             line = input("you> ").strip()
@@ -162,21 +189,29 @@ def chat(session: SessionOpt = None, doc: DocOpt = None, llm: LlmOpt = None) -> 
             break
         if line in ("/quit", "/exit", "/q"):
             break
-        if line == "/new":
+        if line in ("/help", "/?"):
+            typer.echo(CHAT_HELP)
+        elif line == "/new":
             session, last = None, None
             typer.secho("(new conversation)", dim=True)
-            continue
-        if line == "/sources":
+        elif line == "/sources":
             _print_sources(last)
-            continue
-        if not line:
-            continue
-        try:
-            typer.secho("articlechat> ", fg=typer.colors.CYAN, nl=False)
-            last = _stream_answer(service, line, session, doc)
-            session = last.session_id
-        except InvalidInput as exc:
-            _err(f"error: {exc}")
+        elif line == "/session":
+            typer.echo(session or "(no session yet: it starts with the first answer)")
+        elif line.startswith("/"):
+            _err(f"Unknown command {line.split()[0]}; /help lists the commands.")
+        elif line:
+            try:
+                typer.secho("articlechat> ", fg=typer.colors.CYAN, nl=False)
+                last = _stream_answer(service, line, session, doc)
+                if session is None:
+                    typer.secho(f"(session {last.session_id}: continue it with --session {last.session_id})",
+                                dim=True)
+                session = last.session_id
+            except InvalidInput as exc:
+                _err(f"error: {exc}")
+    if session:
+        _err_dim(f"session: {session}")
     _save_readline(history_file)
 
 
@@ -220,11 +255,14 @@ def ingest(paths: Annotated[list[str], typer.Argument(
         help=".txt, .md or .html files, folders of them, or http(s) URLs of articles, sitemaps or RSS/Atom feeds.",
         metavar="PATH|URL...")],
            doc_id: IdOpt = None,
-           title: Annotated[str | None, typer.Option(help="The title (default: from the document).")] = None,
-           author: Annotated[str | None, typer.Option(help="The author (default: from the document).")] = None,
+           title: Annotated[str | None, typer.Option(metavar="TITLE",
+                                                     help="The title (default: from the document).")] = None,
+           author: Annotated[str | None, typer.Option(metavar="NAME",
+                                                      help="The author (default: from the document).")] = None,
            published: Annotated[str | None, typer.Option("--date", metavar="YYYY-MM-DD",
                                                          help="The publication date.")] = None,
-           url: Annotated[str | None, typer.Option(help="The canonical URL (default: from the page).")] = None,
+           url: Annotated[str | None, typer.Option(metavar="URL",
+                                                   help="The canonical URL (default: from the page).")] = None,
            init: InitOpt = False) -> None:
     """Add or update documents in the store (unchanged files and pages add nothing)."""
     from articlechat.ingest.fetch import is_url
@@ -386,7 +424,8 @@ def sessions(as_json: JsonOpt = False) -> None:
 
 @app.command("purge-sessions")
 @handles_errors
-def purge_sessions(days: Annotated[int | None, typer.Option(min=0, help="Delete sessions unused this many days "
+def purge_sessions(days: Annotated[int | None, typer.Option(min=0, metavar="DAYS",
+                                                            help="Delete sessions unused this many days "
                                                                        "(default: ARTICLECHAT_SESSION_TTL_DAYS).",
                                                             show_default=False)] = None) -> None:
     """Migrate the session database to this version and delete the sessions unused for too long."""
@@ -399,13 +438,16 @@ def purge_sessions(days: Annotated[int | None, typer.Option(min=0, help="Delete 
 
 @app.command()
 @handles_errors
-def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (default: ARTICLECHAT_HOST, else "
+def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address to listen on (default: "
+                                                                       "ARTICLECHAT_HOST, else "
                                                         "127.0.0.1).", show_default=False)] = None,
-          port: Annotated[int | None, typer.Option(help="Port (default: ARTICLECHAT_PORT, else 8000).",
+          port: Annotated[int | None, typer.Option(metavar="PORT", help="Port (default: ARTICLECHAT_PORT, else 8000).",
                                                    show_default=False)] = None,
-          workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the models; more than one "
+          workers: Annotated[int, typer.Option(min=1, metavar="N",
+                                               help="Worker processes (each loads the models; more than one "
                                                            "needs a Chroma server).")] = 1,
-          reload: Annotated[bool, typer.Option("--reload", help="Restart when the code changes (development).")]
+          reload: Annotated[bool, typer.Option("--reload", metavar="",
+                                               help="Restart when the code changes (development).")]
           = False, init: InitOpt = False) -> None:
     """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
     import uvicorn
@@ -436,7 +478,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
 
 @app.command("eval")
 @handles_errors
-def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines: scripted (kind/turns/...) or SQuAD "
+def evaluate(file: Annotated[Path, typer.Argument(metavar="FILE.jsonl",
+                                                  help="Question set, JSON lines: scripted (kind/turns/...) or SQuAD "
                                                         "(id/doc/question/answers/impossible, articles/ beside it).")],
              as_json: JsonOpt = False, llm: LlmOpt = None, doc: DocOpt = None) -> None:
     """Score the agent on a question set: per-kind accuracy, hit@k and MRR; or SQuAD figures overall and per article."""
@@ -468,3 +511,18 @@ def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines
         return
     for line in report.lines():
         typer.echo(line)
+
+
+@app.command()
+@handles_errors
+def report(doc: DocOpt = None,
+           since: Annotated[str | None, typer.Option(metavar="DATE", help="Only questions from this date "
+                                                     "(YYYY-MM-DD) or ISO 8601 time on.")] = None,
+           as_json: JsonOpt = False) -> None:
+    """What readers asked: per document, answered and declined, the most asked questions (near-duplicates grouped),
+    the questions it did not answer (content gaps) and the answers readers found unhelpful."""
+    from articlechat.report import format_report, parse_since
+
+    moment = parse_since(since) if since else None  # a bad date stops here, before any model loads
+    found = _service(_settings(), verify=False).report(doc, moment)
+    typer.echo(found.model_dump_json() if as_json else format_report(found))

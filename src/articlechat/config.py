@@ -165,6 +165,15 @@ class Settings(BaseSettings):
                              f"from `{GENERATE_KEY}`, or unset the variable to disable the admin API")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"'{origin}' has no scheme: a browser origin is scheme://host[:port], e.g. "
+                                 f"https://{origin.split('://')[-1]}")
+        return value
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -27,3 +27,4 @@ class Answer(BaseModel):
     sources: list[Source]
     backend: str = "extractive"
     fallback: bool = False
+    exchange_id: int | None = Field(None, description="The stored exchange, for feedback (POST /api/feedback).")

@@ -18,6 +18,7 @@ from threading import Lock
 from typing import TYPE_CHECKING
 
 from articlechat.config import Settings
+from articlechat.contract import Answer
 from articlechat.errors import NotFound, StoreUnavailable
 from articlechat.history import Message, SessionInfo, SessionStore
 from articlechat.ingest import Ingestor, IngestReport
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
 
     from articlechat.chain.agent import Agent, Token
-    from articlechat.contract import Answer
     from articlechat.ingest.load import LoadedDocument
+    from articlechat.report import Report
+    from articlechat.starters import StarterQuestions
 
 log = logging.getLogger("articlechat.service")
 
@@ -65,6 +67,17 @@ class Purged:
 
     days: int
     removed: int
+
+
+@dataclass(frozen=True)
+class WidgetSettings:
+    """What the chat widget needs for a page about ``doc`` (None: all documents)."""
+
+    doc: str | None
+    exists: bool
+    title: str | None
+    max_question_chars: int
+    starters: list[str]
 
 
 @dataclass(frozen=True)
@@ -153,20 +166,41 @@ class ArticleChat:
 
     def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
         """The whole answer to ``question``, in session ``session_id`` (None: a new one), about ``doc`` (None: all
-        documents)."""
-        return self.agent.ask(question, session_id, doc)
+        documents), with the id of the exchange that recorded it."""
+        return self._with_exchange_id(self.agent.ask(question, session_id, doc))
 
     def stream(self, question: str, session_id: str | None = None,
                doc: str | None = None) -> Iterator[Token | Answer]:
-        """The answer as :class:`~articlechat.chain.agent.Token` pieces, then the whole :class:`Answer`; closing the
-        iterator abandons the answer (nothing is recorded)."""
-        return self.agent.stream(question, session_id, doc)
+        """The answer as :class:`~articlechat.chain.agent.Token` pieces, then the whole :class:`Answer` (with its
+        exchange id); closing the iterator abandons the answer (nothing is recorded)."""
+        items = self.agent.stream(question, session_id, doc)
+        try:
+            for item in items:
+                yield self._with_exchange_id(item) if isinstance(item, Answer) else item
+        finally:
+            items.close()
+
+    def _with_exchange_id(self, answer: Answer) -> Answer:
+        """``answer`` with the id of the exchange of its session that recorded it (the latest with its text), which
+        readers' feedback names."""
+        stored = [m.exchange_id for m in self.sessions.messages(answer.session_id)
+                  if m.role == "assistant" and m.content == answer.answer]
+        return answer.model_copy(update={"exchange_id": stored[-1]}) if stored else answer
 
     # Sessions ------------------------------------------------------------------------------------------------------
 
     def session_exists(self, session_id: str | None) -> bool:
         """Whether ``session_id`` is a stored session."""
         return self.sessions.exists(session_id)
+
+    def check_conversation(self, session_id: str | None, doc: str | None) -> str | None:
+        """Before a conversation starts: the id of the document ``doc`` names (:class:`NotFound` when none) and, when
+        it continues ``session_id``, that the session exists and is scoped to that document (:class:`NotFound`,
+        :class:`InvalidInput`)."""
+        doc_id = self.document_id(doc) if doc else None
+        if session_id:
+            self.sessions.open(session_id, doc_id)
+        return doc_id
 
     def history(self, session_id: str) -> Conversation:
         """Session ``session_id`` and its messages, or :class:`NotFound`."""
@@ -246,6 +280,45 @@ class ArticleChat:
         failure the store is left as it was."""
         with self.ingest_lock:
             return self._ingestor.reindex(on_progress)
+
+    # Readers: the widget, feedback and the report -------------------------------------------------------------------
+
+    def feedback(self, session_id: str, exchange_id: int, helpful: bool) -> None:
+        """Record a reader's verdict on answer ``exchange_id`` of session ``session_id`` (:class:`NotFound` when the
+        session has no such answer); a second verdict replaces the first."""
+        self.sessions.set_feedback(session_id, exchange_id, helpful)
+
+    def report(self, doc: str | None = None, since: datetime | None = None) -> Report:
+        """The reader-question report over the exchanges about ``doc`` (None: every document) from ``since`` on (UTC
+        unless it says otherwise)."""
+        from articlechat.report import build_report
+
+        since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+        titles = {d.id: d.title for d in self.store.documents()}
+        return build_report(self.sessions.exchanges(doc, since), self.store.backend, titles, doc, since)
+
+    @cached_property
+    def _starters(self) -> StarterQuestions:
+        from articlechat.starters import StarterQuestions
+
+        return StarterQuestions(self.store, lambda question, doc: self.agent.ground(question, [], doc).verdict
+                                .answerable)
+
+    def starters(self, doc: str) -> list[str]:
+        """Three suggested questions about document ``doc`` that the product answers (derived once per version of
+        the document); :class:`NotFound` for an unknown document."""
+        return self._starters.for_document(doc)
+
+    def widget_config(self, doc: str | None) -> WidgetSettings:
+        """What the widget on a page about ``doc`` needs; an unknown ``doc`` is reported (``exists`` false), not
+        raised."""
+        limit = self.settings.max_question_chars
+        if doc is None:
+            return WidgetSettings(None, True, None, limit, [])
+        record = self.store.record(doc)
+        if record is None:
+            return WidgetSettings(doc, False, None, limit, [])
+        return WidgetSettings(doc, True, record.title, limit, self.starters(doc))
 
     # Operations ----------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from articlechat.api import web
 from articlechat.api.errors import install_error_handlers
 from articlechat.api.observability import Metrics, ModelCallTimer, RequestContextMiddleware
-from articlechat.api.routes import admin, chat, health, openai_compat
+from articlechat.api.origins import RefusedOriginLog
+from articlechat.api.routes import admin, chat, health, openai_compat, pages, report, widget
 from articlechat.api.schemas import ErrorBody
 from articlechat.api.security import BodyLimitMiddleware, JsonCORSMiddleware, cors_options
 from articlechat.api.state import AppState
@@ -64,17 +65,21 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         purging.cancel()
 
     app = FastAPI(title="articlechat", summary="Grounded, cited answers about the stored articles.",
-                  version="0.1.0", lifespan=lifespan,
+                  version="0.1.0", lifespan=lifespan, docs_url=None,  # /docs: see routes/pages.py
                   responses={"4XX": {"model": ErrorBody, "description": "An error: {error: {code, message}}."}})
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default=(settings.max_request_bytes, "ARTICLECHAT_MAX_REQUEST_BYTES"),
                        limits={admin.UPLOAD_PATH: (settings.max_file_bytes + admin.MULTIPART_OVERHEAD,
                                                    "ARTICLECHAT_MAX_FILE_BYTES")})
     app.add_middleware(JsonCORSMiddleware, **cors_options(settings))
+    app.add_middleware(RefusedOriginLog, **cors_options(settings))  # outside CORS: sees the refused preflights too
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: ids and metrics for every response
     app.include_router(chat.router)
     app.include_router(openai_compat.router)
+    app.include_router(widget.router)
     app.include_router(admin.router)
+    app.include_router(report.router)
     app.include_router(health.router)
     app.include_router(web.router)  # the demo page `GET /` and the widget `GET /widget.js` (issue 5)
+    app.include_router(pages.router)  # the admin page `GET /admin` and the API documentation `GET /docs`
     return app

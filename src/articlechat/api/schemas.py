@@ -44,6 +44,7 @@ class MessageOut(BaseModel):
     created_at: str
     answered: bool | None = None
     sources: list[Source] | None = None
+    exchange_id: int | None = Field(None, description="An answer's exchange, for feedback (POST /api/feedback).")
 
 
 class SessionMessages(BaseModel):

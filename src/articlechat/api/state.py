@@ -29,7 +29,7 @@ class AppState:
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics, chat: ArticleChat) -> AppState:
         """The state of an app serving ``chat``."""
-        return cls(settings, metrics, ChatLimits(settings), chat, AgentRunner(chat.agent, metrics))
+        return cls(settings, metrics, ChatLimits(settings), chat, AgentRunner(chat, metrics))  # answers via the service
 
     @property
     def store(self) -> ArticleStore:

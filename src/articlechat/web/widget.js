@@ -5,6 +5,10 @@
  * Optional data attributes: data-title, data-greeting, data-position (bottom-right | bottom-left),
  * data-theme (light | dark | auto), data-accent (a CSS colour), data-doc (the document to scope questions to).
  *
+ * On start the widget asks the server for its settings (GET /api/widget/config): whether data-doc names a stored
+ * document (if not, it logs that to the console and stays hidden), the longest question accepted and the suggested
+ * starter questions. Setup problems are told to the page's developer in the console, never to readers.
+ *
  * The widget lives in a Shadow DOM: the page's CSS cannot reach it and its CSS cannot reach the page.
  * Everything that comes from the server (answers, passages, titles) is rendered as text, never as HTML.
  */
@@ -21,17 +25,30 @@
     plus: "M12 5v14M5 12h14",
     send: "M12 19V5M5 12l7-7 7 7",
     info: "M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20zM12 16v-4M12 8h.01",
+    up: "M7 10v11M7 10l4-8a2.5 2.5 0 0 1 3 3l-1 5h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 17.6 21H3V10h4",
+    down: "M17 14V3M17 14l-4 8a2.5 2.5 0 0 1-3-3l1-5H5a2 2 0 0 1-2-2.3l1.4-7A2 2 0 0 1 6.4 3H21v11h-4",
   };
   const COPY = {
     title: "Ask about this article",
     greeting: "Hi! Ask me anything about this article. I answer from its text only and cite the passages I use.",
     declined: "Not in the article",
     network: "Can't reach the chat service. Check your connection and try again.",
+    unavailable: "Chat is unavailable on this page.",
+    starters: "Suggested questions",
+    counter: (length, max) => `${length} / ${max} characters`,
+    tooLong: (max) => `Your question is too long. Please shorten it to ${max} characters.`,
+    feedbackQuestion: "Was this answer helpful?",
+    helpful: "Helpful",
+    unhelpful: "Not helpful",
+    thanks: "Thanks for your feedback.",
+    feedbackFailed: "Your feedback couldn't be sent.",
     cutOff: "The answer was cut off. Please try again.",
     restoreFailed: "Your earlier conversation couldn't be loaded.",
     server: (status) => `The chat service ran into a problem (error ${status}). Please try again.`,
     busy: (seconds) => `Too many questions right now. Please wait ${seconds} s and try again.`,
   };
+  const DEFAULT_MAX_CHARS = 1000; // until the server says otherwise
+  const COUNTER_FROM = 0.8; // the character counter shows from this share of the limit
 
   const STYLES = `
 :host { all: initial !important; display: block !important; }
@@ -108,6 +125,23 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
 .passage blockquote { margin: 0; max-height: 170px; overflow-y: auto; white-space: pre-wrap; }
 .passage mark { background: var(--mark); color: var(--text); border-radius: 3px; padding: 0 1px; }
 
+.short { display: block; margin-bottom: 4px; font-weight: 700; }
+.starters { display: flex; flex-direction: column; align-items: flex-start; gap: 6px; }
+.starters-label { margin: 0; font-size: 12.5px; font-weight: 700; color: var(--muted); text-transform: uppercase;
+  letter-spacing: .04em; }
+.starter { max-width: 88%; padding: 7px 12px; border: 1.5px solid var(--link); border-radius: 14px;
+  background: var(--bg); color: var(--link); text-align: left; font-size: 14px; line-height: 1.35; }
+.starter:hover { background: var(--surface); }
+.feedback { display: flex; align-items: center; gap: 4px; margin-top: 6px; white-space: normal; }
+.feedback button { width: 32px; height: 32px; border: 1px solid transparent; border-radius: 8px; padding: 0;
+  display: grid; place-items: center; background: transparent; color: var(--muted); }
+.feedback button:hover { border-color: var(--border); }
+.feedback button[aria-pressed="true"] { border-color: var(--link); color: var(--link); }
+.feedback svg { width: 18px; height: 18px; }
+.feedback-status { font-size: 12.5px; color: var(--muted); margin-left: 4px; }
+.counter { margin: 0; padding: 0 14px; font-size: 12.5px; color: var(--muted); text-align: right; }
+.counter.over { color: var(--error-text); font-weight: 700; }
+.composer textarea[aria-invalid="true"] { border-color: var(--error-border); }
 .retry { margin-top: 8px; padding: 6px 14px; border: 1.5px solid currentColor; border-radius: 999px;
   background: transparent; font-weight: 650; }
 .typing { display: inline-flex; gap: 4px; padding: 4px 0; }
@@ -257,10 +291,20 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
   }
 
   class ChatError extends Error {
-    constructor(message, retryAfter = 0) {
+    constructor(message, retryAfter = 0, canRetry = true) {
       super(message);
       this.retryAfter = retryAfter;
+      this.canRetry = canRetry;
     }
+  }
+
+  /** The server's error message when readers can act on it; one that names a setting is meant for the page's
+   * developer: it goes to the console and readers get ``fallback``. */
+  function forReaders(message, fallback) {
+    if (!message) return fallback;
+    if (!/\b(?:ARTICLECHAT|OPENAI)_[A-Z_]+/.test(message)) return message;
+    console.warn(`articlechat: ${message}`);
+    return fallback;
   }
 
   /** A ChatError for a failed HTTP response, using the server's {"error": {"message"}} when it has one. */
@@ -273,8 +317,8 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       const seconds = Math.max(1, parseInt(response.headers.get("Retry-After"), 10) || 10);
       return new ChatError(COPY.busy(seconds), seconds);
     }
-    if (response.status >= 500 || !message) return new ChatError(COPY.server(response.status));
-    return new ChatError(message);
+    const generic = COPY.server(response.status);
+    return new ChatError(response.status >= 500 ? generic : forReaders(message, generic));
   }
 
   class Widget {
@@ -284,11 +328,17 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       this.controller = null;
       this.restored = false;
       this.passages = 0; // numbers the passage boxes, for aria-controls
+      this.maxChars = DEFAULT_MAX_CHARS;
+      this.starters = [];
+      this.startersBox = null;
+      this.unavailable = false;
+      this.corsReported = false;
       this.host = document.createElement("articlechat-widget");
       this.shadow = this.host.attachShadow({ mode: "open" });
       this.build();
       this.applyScheme();
       document.body.append(this.host);
+      this.configure();
     }
 
     build() {
@@ -304,10 +354,13 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0",
       }, h("div", { class: "msg bot" }, config.greeting));
       this.input = h("textarea", {
-        id: "question", rows: "1", placeholder: "Ask a question…", autocomplete: "off",
-        oninput: () => this.autosize(), onkeydown: (e) => this.onInputKey(e),
+        id: "question", rows: "1", placeholder: "Ask a question…", autocomplete: "off", "aria-describedby": "counter",
+        oninput: () => this.onInput(), onkeydown: (e) => this.onInputKey(e),
       });
       this.sendButton = h("button", { class: "send", type: "submit", "aria-label": "Send question" }, icon("send"));
+      this.count = h("span");
+      this.limitAlert = h("span", { class: "sr", role: "alert" });
+      this.counter = h("p", { class: "counter", id: "counter", hidden: true }, this.count, this.limitAlert);
       this.panel = h("section", {
         id: "panel", class: "panel", role: "dialog", "aria-modal": "true", "aria-labelledby": "title", hidden: true,
         onkeydown: (e) => this.onPanelKey(e),
@@ -325,11 +378,114 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       this.log,
       h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.submit(); } },
         h("label", { class: "sr", for: "question" }, "Your question"), this.input, this.sendButton),
+      this.counter,
       h("p", { class: "foot" }, "Answers come from the article's text only."));
-      this.root = h("div", { class: "root", "data-position": config.position }, this.launcher, this.panel);
+      this.root = h("div", { class: "root", "data-position": config.position, hidden: true }, this.launcher, this.panel);
       this.root.style.setProperty("--accent", config.accent);
       this.root.style.setProperty("--on-accent", config.onAccent);
       this.shadow.append(this.root);
+    }
+
+    /** Ask the server whether data-doc exists, the longest question and the starters; then show the launcher. */
+    async configure() {
+      const { url, doc } = this.config;
+      let response;
+      try {
+        response = await fetch(`${url}/api/widget/config${doc ? `?doc=${encodeURIComponent(doc)}` : ""}`, {
+          mode: "cors", credentials: "omit", headers: { Accept: "application/json" },
+        });
+      } catch {
+        this.root.hidden = false;
+        if (await this.refusedByCors()) this.markUnavailable();
+        return;
+      }
+      let settings = null;
+      try {
+        settings = response.ok ? await response.json() : null; // otherwise: an older server, or a passing failure
+      } catch { /* not JSON: keep the defaults */ }
+      if (settings && settings.exists === false) {
+        console.error(`articlechat: data-doc="${doc}" is not a document on ${url}, so the chat widget is hidden. ` +
+          `Use an id that ${url}/api/documents lists (articlechat documents).`);
+        this.host.remove();
+        return;
+      }
+      if (settings) {
+        this.maxChars = Number(settings.max_question_chars) || DEFAULT_MAX_CHARS;
+        this.starters = Array.isArray(settings.starters) ? settings.starters.map(String) : [];
+      }
+      this.root.hidden = false;
+      this.showStarters();
+      this.onInput();
+    }
+
+    /** Whether the server answers but refuses this page's origin: after a request failed, a CORS request to it fails
+     * too while a no-cors one (opaque) gets through. The developer gets the fix in the console, once. */
+    async refusedByCors() {
+      const probe = (mode) => fetch(`${this.config.url}/healthz`, { mode, credentials: "omit", cache: "no-store" })
+        .then(() => true, () => false);
+      if (await probe("cors") || !(await probe("no-cors"))) return false; // a passing failure, or no server at all
+      if (!this.corsReported) {
+        this.corsReported = true;
+        console.error(`articlechat: ${this.config.url} refused requests from this page's origin ${location.origin} ` +
+          `(CORS). Add ${location.origin} to ARTICLECHAT_CORS_ORIGINS on the articlechat server and restart it.`);
+      }
+      return true;
+    }
+
+    /** Readers see one neutral line and no composer when the server refuses this page. */
+    markUnavailable() {
+      this.unavailable = true;
+      this.removeStarters();
+      this.input.disabled = true;
+      this.syncSend();
+      this.log.replaceChildren(h("div", { class: "msg bot", role: "status" }, COPY.unavailable));
+    }
+
+    /** The suggested questions, while the conversation has none of its own. */
+    showStarters() {
+      this.removeStarters();
+      if (!this.starters.length || this.unavailable || this.log.querySelector(".msg.user")) return;
+      this.startersBox = h("div", { class: "starters", role: "group", "aria-label": COPY.starters },
+        h("p", { class: "starters-label", "aria-hidden": "true" }, COPY.starters),
+        ...this.starters.map((question) => h("button", {
+          class: "starter", type: "button", onclick: () => this.askStarter(question),
+        }, question)));
+      this.log.append(this.startersBox);
+    }
+
+    removeStarters() {
+      if (this.startersBox) this.startersBox.remove();
+      this.startersBox = null;
+    }
+
+    askStarter(question) {
+      if (this.controller) return;
+      this.input.value = question;
+      this.submit();
+    }
+
+    tooLong() {
+      return this.input.value.trim().length > this.maxChars;
+    }
+
+    syncSend() {
+      this.sendButton.disabled = Boolean(this.controller) || this.unavailable || this.tooLong();
+    }
+
+    /** The character counter: shown near the limit; over it, the question cannot be sent and readers are told. */
+    onInput() {
+      this.autosize();
+      const length = this.input.value.trim().length;
+      const over = length > this.maxChars;
+      this.counter.hidden = length < this.maxChars * COUNTER_FROM;
+      this.counter.classList.toggle("over", over);
+      this.count.textContent = COPY.counter(length.toLocaleString("en"), this.maxChars.toLocaleString("en"));
+      const alert = over ? ` ${COPY.tooLong(this.maxChars.toLocaleString("en"))}` : "";
+      if (this.limitAlert.textContent !== alert) this.limitAlert.textContent = alert;
+      this.limitAlert.classList.toggle("sr", !over);
+      if (over) this.input.setAttribute("aria-invalid", "true");
+      else this.input.removeAttribute("aria-invalid");
+      this.syncSend();
     }
 
     applyScheme() {
@@ -416,10 +572,15 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
 
     submit() {
       const question = this.input.value.trim();
-      if (!question || this.controller) return;
+      if (!question || this.controller || this.unavailable) return;
+      if (this.tooLong()) {
+        this.onInput(); // the counter says why; nothing is sent
+        return;
+      }
       this.input.value = "";
-      this.autosize();
+      this.onInput();
       this.input.focus(); // also when sent with the Send button, which is disabled while answering
+      this.removeStarters();
       this.log.append(this.question(question));
       this.ask(question);
     }
@@ -428,7 +589,7 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
     async ask(question) {
       const controller = new AbortController();
       this.controller = controller;
-      this.sendButton.disabled = true;
+      this.syncSend();
       const message = this.addMessage("bot", h("span", { class: "typing", role: "img", "aria-label": "Answering" },
         h("span"), h("span"), h("span")));
       message.setAttribute("aria-busy", "true");
@@ -443,7 +604,7 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         message.removeAttribute("aria-busy");
         if (this.controller === controller) {
           this.controller = null;
-          this.sendButton.disabled = false;
+          this.syncSend();
         }
       }
     }
@@ -458,7 +619,9 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
           body: JSON.stringify({ question, session_id: sessionId || undefined, doc: this.config.doc || undefined }),
         });
       } catch (error) {
-        throw signal.aborted ? error : new ChatError(COPY.network);
+        if (signal.aborted) throw error;
+        if (await this.refusedByCors()) throw new ChatError(COPY.unavailable, 0, false);
+        throw new ChatError(COPY.network);
       }
       if (response.status === 404 && sessionId && retryUnknownSession) {
         this.session.clear(); // the server forgot this conversation: start a new one
@@ -478,7 +641,7 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
           } else if (event === "done") {
             return JSON.parse(data);
           } else if (event === "error") {
-            throw new ChatError(JSON.parse(data).error.message || COPY.cutOff);
+            throw new ChatError(forReaders(JSON.parse(data).error.message, COPY.cutOff));
           } // "sources" is repeated in "done"
         }
       } catch (error) {
@@ -487,13 +650,19 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
       throw new ChatError(COPY.cutOff);
     }
 
-    /** Show a finished answer: citations [n] become buttons revealing the passage; a decline reads as one. */
+    /** Show a finished answer: its short answer in bold when it has one, then the text, whose citations [n] become
+     * buttons revealing the passage; a decline reads as one. Both get thumbs up and down. */
     renderAnswer(message, answer) {
       message.className = answer.answered ? "msg bot" : "msg bot declined";
       message.replaceChildren(h("span", { class: "sr" }, "Assistant: "));
+      const feedback = this.feedback(answer);
       if (!answer.answered) {
         message.append(h("div", { class: "label" }, icon("info"), COPY.declined), answer.answer);
+        if (feedback) message.append(feedback);
         return;
+      }
+      if (typeof answer.short_answer === "string" && answer.short_answer.trim()) {
+        message.append(h("strong", { class: "short" }, answer.short_answer.trim()));
       }
       this.passages += 1;
       const passage = h("figure", { class: "passage", id: `passage-${this.passages}`, hidden: true });
@@ -506,7 +675,37 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         if (index % 2 === 0 && part.trim()) claim = part.trim();
       });
       message.append(passage);
+      if (feedback) message.append(feedback);
       this.scrollToEnd();
+    }
+
+    /** Thumbs up and down for an answer the server stored (it has an exchange id), or null. */
+    feedback(answer) {
+      if (answer.exchange_id == null || !answer.session_id) return null;
+      const status = h("span", { class: "feedback-status", role: "status" });
+      const buttons = [["up", COPY.helpful], ["down", COPY.unhelpful]].map(([value, label]) => h("button", {
+        type: "button", "aria-label": label, title: label, "aria-pressed": "false", "data-value": value,
+      }, icon(value)));
+      for (const button of buttons) {
+        button.addEventListener("click", () => this.sendFeedback(answer, button, buttons, status));
+      }
+      return h("div", { class: "feedback", role: "group", "aria-label": COPY.feedbackQuestion }, ...buttons, status);
+    }
+
+    async sendFeedback(answer, chosen, buttons, status) {
+      try {
+        const response = await fetch(`${this.config.url}/api/feedback`, {
+          method: "POST", mode: "cors", credentials: "omit", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({
+            session_id: answer.session_id, exchange_id: answer.exchange_id, value: chosen.dataset.value,
+          }),
+        });
+        if (!response.ok) throw new ChatError(COPY.feedbackFailed);
+        for (const button of buttons) button.setAttribute("aria-pressed", String(button === chosen));
+        status.textContent = COPY.thanks;
+      } catch {
+        status.textContent = COPY.feedbackFailed;
+      }
     }
 
     /** A [n] button that shows passage ``source`` in ``passage``, with ``claim`` marked where it quotes it. */
@@ -538,6 +737,11 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
     }
 
     showError(message, question, error) {
+      if (!error.canRetry) {
+        this.markUnavailable(); // replaces the conversation with the one line readers need
+        return;
+      }
+      message.className = "msg bot error";
       const retry = h("button", { class: "retry", type: "button" }, "Retry");
       retry.addEventListener("click", () => {
         if (this.controller) return; // one answer at a time
@@ -545,7 +749,6 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         this.input.focus();
         this.ask(question);
       });
-      message.className = "msg bot error";
       message.replaceChildren(h("div", { role: "alert" }, error.message), retry);
       this.scrollToEnd();
       if (error.retryAfter) this.countDown(retry, error.retryAfter);
@@ -582,10 +785,14 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         }
         if (!response.ok) throw new ChatError(COPY.restoreFailed);
         const { messages } = await response.json();
+        if (messages.length) this.removeStarters();
         status.replaceWith(...messages.map((m) => { // in place: questions asked meanwhile stay below
           if (m.role === "user") return this.question(m.content);
           const answer = h("div");
-          this.renderAnswer(answer, { answer: m.content, answered: m.answered !== false, sources: m.sources });
+          this.renderAnswer(answer, {
+            answer: m.content, answered: m.answered !== false, sources: m.sources, short_answer: m.short_answer,
+            exchange_id: m.exchange_id, session_id: id,
+          });
           return answer;
         }));
         this.scrollToEnd();
@@ -595,10 +802,12 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
     }
 
     newConversation() {
+      if (this.unavailable) return;
       const id = this.session.get();
       if (this.controller) this.controller.abort();
       this.session.clear();
       this.log.replaceChildren(h("div", { class: "msg bot" }, this.config.greeting));
+      this.showStarters();
       if (id) {
         fetch(`${this.config.url}/api/sessions/${encodeURIComponent(id)}`, {
           method: "DELETE", mode: "cors", credentials: "omit",
