@@ -94,6 +94,8 @@ def test_killing_one_machine_loses_nothing(machines: tuple[ApiServer, ApiServer]
         assert questions_and_answers(b, session_id) == messages
     assert answered(ask(b, FOLLOW_UP, answer.session_id)).answered  # and the conversation goes on on B
     assert len(questions_and_answers(b, answer.session_id)) == 6
-    stop(b.process)  # a graceful stop removes the server's metrics directory; a SIGKILLed one leaves it behind
+    stop(b.process)  # SIGTERM: a graceful stop removes the metrics directory and the pid file; SIGKILL cannot
+    assert b.process.returncode == 128 + signal.SIGTERM
     assert not list((b.log.parent / "tmp").glob("articlechat-metrics-*"))
+    assert not (b.log.parent / "data" / "server.json").exists()
     assert len(list((a.log.parent / "tmp").glob("articlechat-metrics-*"))) == 1
