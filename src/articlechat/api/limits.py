@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from limits import RateLimitItem
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -12,22 +10,13 @@ from limits.util import WindowStats
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from articlechat.api.errors import LimiterUnavailable
 from articlechat.config import Settings
-from articlechat.errors import ArticlechatError
 
-log = logging.getLogger("articlechat.api")
 REDIS_TIMEOUT_SECONDS = 2.0
 # One quick retry rides over a pooled connection that a Redis restart closed; redis-py's default (3 retries, backoff
 # up to 10 s) would hold every chat request for seconds while Redis is down.
 REDIS_RETRY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1)
-
-
-class LimiterUnavailable(ArticlechatError):
-    """The shared rate-limit storage (Redis) cannot be reached: the request is refused rather than let through
-    unlimited. The message names no host or port."""
-
-    status_code = 503
-    code = "limiter_unavailable"
 
 
 def limiter_storage(settings: Settings) -> Storage:
@@ -43,8 +32,8 @@ def limiter_storage(settings: Settings) -> Storage:
 
 class RateLimiter:
     """A sliding-window-counter limiter: two counters per key (not one entry per hit, as a moving window keeps),
-    which MemoryStorage expires (it never forgets a moving window's keys). A storage failure is logged and raised
-    as :class:`LimiterUnavailable` (503)."""
+    which MemoryStorage expires (it never forgets a moving window's keys). A storage failure is raised as
+    :class:`LimiterUnavailable` (503)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -66,9 +55,10 @@ class RateLimiter:
 
     @staticmethod
     def _unavailable(exc: StorageError) -> LimiterUnavailable:
-        log.error("rate-limit storage unreachable (ARTICLECHAT_REDIS_URL): %s: %s", type(exc.storage_error).__name__,
-                  exc.storage_error)
-        return LimiterUnavailable("Requests cannot be counted against the rate limits right now; try again shortly.")
+        """The error for a storage failure; its message (logged, not sent: see api/errors) names the cause."""
+        cause = exc.storage_error
+        return LimiterUnavailable(f"rate-limit storage unreachable (ARTICLECHAT_REDIS_URL): {type(cause).__name__}: "
+                                  f"{cause}")
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
