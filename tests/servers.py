@@ -57,6 +57,19 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float, log: P
     raise TimeoutError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Wait until 127.0.0.1:``port`` accepts connections, or fail with the server's log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server not listening on {port}:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.1)
+
+
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL if it lingers."""
     if process.poll() is not None:
@@ -127,22 +140,11 @@ def chroma_server_running(path: Path, log: Path, port: int | None = None) -> Ite
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def require_binary(path: Path, what: str) -> None:
-    """Skip without ``path``, except under CI (``CI`` set), where a missing server fails the test."""
-    import pytest
-
-    if not path.exists():
-        message = f"{what} is not installed ({path}); `scripts/install --dev` installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @contextmanager
 def postgres_running() -> Iterator[str]:
     """PostgreSQL 15 (Debian's) in a fresh cluster in a temporary directory on a free 127.0.0.1 port, run as user
     postgres when this is root; yields a ``postgresql://`` URL; stopped and removed when the block ends."""
-    require_binary(PG_BIN / "initdb", "PostgreSQL 15")
+    required_program(str(PG_BIN / "initdb"), "postgresql")
     data, port = Path(tempfile.mkdtemp(prefix="articlechat-pg-")), free_port()
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
@@ -160,25 +162,32 @@ def postgres_running() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+@dataclass
+class RedisServer:
+    """A running redis-server."""
+
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        """Its ``redis://`` URL (database 0)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
 @contextmanager
-def redis_running(work: Path) -> Iterator[str]:
-    """Debian's redis-server on a free 127.0.0.1 port, no persistence; yields a ``redis://`` URL."""
-    binary = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
-    require_binary(binary, "redis-server")
-    port = free_port()
+def redis_running(work: Path, port: int | None = None) -> Iterator[RedisServer]:
+    """Debian's redis-server on 127.0.0.1 (a free port unless given), no persistence, log ``work/redis.log``;
+    stopped when the block ends (also when a test stopped it earlier)."""
+    binary = required_program("redis-server", "redis-server")
+    port = port or free_port()
     command = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                "--dir", str(work)]
-    with (work / "redis.log").open("wb") as out:
+    log = work / "redis.log"
+    with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, (work / "redis.log").read_text()
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+        wait_for_port(port, process, 20.0, log)
+        yield RedisServer(port, process)
     finally:
         stop(process)

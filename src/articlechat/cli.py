@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -436,6 +437,28 @@ def purge_sessions(days: Annotated[int | None, typer.Option(min=0, metavar="DAYS
                else "retention is off: nothing purged")
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    """Exit with the shell's status for a fatal signal (128 + its number), unwinding the stack."""
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A fresh directory for this server's Prometheus metrics, as PROMETHEUS_MULTIPROC_DIR, removed when it stops: the
+    workers write their counters there and /metrics sums them. prometheus_client reads the variable when it is first
+    imported, so nothing may import it before."""
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="articlechat-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @app.command()
 @handles_errors
 def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address to listen on (default: "
@@ -452,7 +475,6 @@ def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address
     """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
     import uvicorn
 
-    from articlechat.api.observability import log_config
     from articlechat.api.server import uvicorn_options
     from articlechat.store.chroma import check_embedded_store, init_embedded_store
 
@@ -469,7 +491,11 @@ def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address
     host, port = host or settings.server.host, port or settings.server.port
     # The app factory runs in the worker processes and reads its settings from the environment.
     os.environ.update(ARTICLECHAT_HOST=host, ARTICLECHAT_PORT=str(port))
-    with _announced(settings, f"http://{host}:{port}"):
+    # uvicorn re-raises SIGTERM once it has shut down gracefully: leave through the finally blocks below then.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with _metrics_directory(), _announced(settings, f"http://{host}:{port}"):
+        from articlechat.api.observability import log_config  # after the metrics directory is set (see there)
+
         uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                     reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,
                     log_config=log_config(), access_log=False, timeout_graceful_shutdown=10,

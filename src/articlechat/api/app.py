@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         purging = asyncio.create_task(purge_sessions(chat.sessions, settings.session_ttl_days))
         yield
         purging.cancel()
+        metrics.close()
 
     app = FastAPI(title="articlechat", summary="Grounded, cited answers about the stored articles.",
                   version="0.1.0", lifespan=lifespan, docs_url=None,  # /docs: see routes/pages.py

@@ -52,6 +52,10 @@ class RateLimited(ArticlechatError):
         self.retry_after = retry_after
 
 
+class LimiterUnavailable(ArticlechatError):
+    """The shared rate-limit storage (Redis) cannot be reached: requests are refused rather than served unlimited."""
+
+
 @dataclass(frozen=True)
 class HttpError:
     """How the API answers one error type: the status, the body's code and, when the error's own message may name
@@ -80,6 +84,8 @@ ERRORS: dict[type[Exception], HttpError] = {
     AdminDisabled: HttpError(403, "admin_disabled"),
     PayloadTooLarge: HttpError(413, "payload_too_large"),
     RateLimited: HttpError(429, "rate_limited"),
+    LimiterUnavailable: HttpError(503, "limiter_unavailable", "Requests cannot be counted against the rate limits "
+                                                              "right now; try again shortly."),
     ArticlechatError: HttpError(500, "internal_error", INTERNAL),
 }
 

@@ -1,4 +1,5 @@
-"""Request ids, access logs and Prometheus metrics."""
+"""Request ids, access logs (one line per event, control characters escaped) and Prometheus metrics (summed over
+the worker processes of one `articlechat serve`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from articlechat.contract import Answer
@@ -20,14 +22,29 @@ from articlechat.contract import Answer
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# C0 controls, DEL and C1 controls, the backslash (so an escape in the log is never the client's own text) and the
+# Unicode line and paragraph separators, written as \xHH (\u2028): nothing a client sends can start a log line.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x5C, *range(0x7F, 0xA0))} | {
+    c: f"\\u{c:04x}" for c in (0x2028, 0x2029)}
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is imported
 access_log = logging.getLogger("articlechat.access")
 disable_created_metrics()  # no *_created series: counters and histograms only
 
 
+def escape_controls(text: str) -> str:
+    """``text`` on one line: control characters, backslashes and line separators as ``\\xHH`` escapes."""
+    return text.translate(_ESCAPES)
+
+
 class Metrics:
-    """The service's Prometheus metrics, in a registry of their own."""
+    """The service's Prometheus metrics, in a registry of their own.
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set (``articlechat serve`` sets it to a fresh directory before its workers
+    start), prometheus_client keeps the values in files there and :meth:`render` sums every worker's, so
+    ``/metrics`` gives the same totals whichever worker answers."""
 
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR)
         self.registry = CollectorRegistry()
         self.requests = Counter("articlechat_http_requests", "HTTP requests by method, route template and status.",
                                 ["method", "route", "status"], registry=self.registry)
@@ -51,8 +68,17 @@ class Metrics:
             self.fallbacks.labels(configured_backend).inc()
 
     def render(self) -> bytes:
-        """The metrics in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """The metrics in Prometheus' text format: this process's, or in multiprocess mode every worker's summed."""
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed, path=self.multiprocess_dir)
+        return generate_latest(summed)
+
+    def close(self) -> None:
+        """At worker exit: tell prometheus_client this process is gone (its counters stay in the totals)."""
+        if self.multiprocess_dir:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)
 
 
 class ModelCallTimer(BaseCallbackHandler):
@@ -112,7 +138,13 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(elapsed)
-            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            access_log.info("%s %s %d %.1fms", scope["method"], request_target(scope), status, elapsed * 1000)
+
+
+def request_target(scope: Scope) -> str:
+    """The path (percent-decoded, as routed) and the query string of a request, for the access log."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{scope['path']}?{query}" if query else scope["path"]
 
 
 class RequestIdFilter(logging.Filter):
@@ -123,15 +155,38 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """One line per log event, whatever a client put in the path, query or headers that a message quotes: control
+    characters in the message are escaped (:func:`escape_controls`), and the lines of a traceback are indented, so
+    only a real event starts a line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    """Every line of ``text`` indented, its control characters other than the line breaks escaped."""
+    return "\n".join("    " + escape_controls(line) for line in text.splitlines())
+
+
 def log_config(level: str = "INFO") -> dict[str, Any]:
-    """The logging setup of ``articlechat serve`` (uvicorn's loggers included): one line per event, request ids."""
+    """The logging setup of ``articlechat serve`` (uvicorn's loggers included): one line per event (control
+    characters escaped), request ids."""
     handler = {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"],
                "stream": "ext://sys.stderr"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"}},
+        "formatters": {"plain": {"()": f"{__name__}.OneLineFormatter",
+                                 "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"}},
         "handlers": {"default": handler},
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
