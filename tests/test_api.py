@@ -280,9 +280,12 @@ def test_upload_ask_about_it_and_remove_it(admin: httpx.Client, http: httpx.Clie
     assert response.status_code == 200 and response.json() == {"source": "lighthouse", "outcome": "added"}
     again = admin.post("/api/documents", files={"file": ("lighthouse.md", LIGHTHOUSE)})
     assert again.json()["outcome"] == "unchanged"
-    listed = {d["source"]: d for d in admin.get("/api/documents").json()}
+    listed = {d["id"]: d for d in admin.get("/api/documents").json()}
     assert set(listed) >= {BUNDLED_SOURCE, "lighthouse"}
-    assert listed["lighthouse"]["title"] == "The Vey Lighthouse" and listed["lighthouse"]["chunks"] >= 1
+    lighthouse = listed["lighthouse"]
+    assert {"id", "title", "author", "published", "url", "passages"} <= set(lighthouse)
+    assert lighthouse["title"] == "The Vey Lighthouse" and lighthouse["passages"] >= 1 and lighthouse["url"] is None
+    assert (lighthouse["source"], lighthouse["chunks"]) == ("lighthouse", lighthouse["passages"])  # earlier names
 
     answer = ask(http, "Who built the Vey lighthouse?", doc="lighthouse")
     assert answer.answered and "Maria Keller" in answer.answer
@@ -292,7 +295,7 @@ def test_upload_ask_about_it_and_remove_it(admin: httpx.Client, http: httpx.Clie
     assert "1978" in follow.answer
 
     removed = admin.delete("/api/documents/lighthouse")
-    assert removed.status_code == 200 and removed.json()["removed_chunks"] == listed["lighthouse"]["chunks"]
+    assert removed.status_code == 200 and removed.json()["removed_chunks"] == lighthouse["passages"]
     assert error_of(admin.delete("/api/documents/lighthouse"), 404)["code"] == "not_found"
     assert error_of(http.post("/api/ask", json={"question": "Who built it?", "doc": "lighthouse"}), 404)
 

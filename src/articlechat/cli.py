@@ -18,9 +18,8 @@ from articlechat.config import Settings, load_settings
 from articlechat.errors import ArticlechatError, ConfigError, InvalidInput
 
 if TYPE_CHECKING:
-    from articlechat.chain.agent import Agent
     from articlechat.contract import Answer
-    from articlechat.store import ArticleStore
+    from articlechat.service import ArticleChat
 
 app = typer.Typer(help="Talk to an article: grounded, cited answers from a local Chroma store.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -58,17 +57,20 @@ def _settings(llm: str | None = None) -> Settings:
     return load_settings(**({"llm": llm} if llm else {}))
 
 
-def _ready_agent(settings: Settings) -> Agent:
-    """The agent, after ingesting the bundled article into an empty store."""
-    from articlechat.ingest import Ingestor, bundled_article
-    from articlechat.runtime import build_agent
+def _service(settings: Settings, **options: bool) -> ArticleChat:
+    """The application service over the configured store (``options``: those of :meth:`ArticleChat.open`)."""
+    from articlechat.service import ArticleChat
 
+    return ArticleChat.open(settings, **options)
+
+
+def _ready_service(settings: Settings) -> ArticleChat:
+    """The service ready to answer, after ingesting the bundled article into an empty store."""
     _show_warnings()
-    agent = build_agent(settings)
-    if Ingestor(agent.store).ensure_bundled_article():
-        doc = bundled_article()
+    chat = _service(settings)
+    if doc := chat.prepare():
         _err_dim(f"First use: added the bundled article “{doc.title}” by {doc.author} to the store.")
-    return agent
+    return chat
 
 
 def _err_dim(message: str) -> None:
@@ -110,11 +112,11 @@ def _snippet(passage: str, answer: str, n: int, width: int = 220) -> str:
     return ("..." if start else "") + snippet + ("..." if start + width < len(text) else "")
 
 
-def _stream_answer(agent: Agent, question: str, session_id: str | None, doc: str | None) -> Answer:
+def _stream_answer(chat: ArticleChat, question: str, session_id: str | None, doc: str | None) -> Answer:
     """Print tokens as they arrive; return the final answer."""
     from articlechat.contract import Answer
 
-    for event in agent.stream(question, session_id, doc):
+    for event in chat.stream(question, session_id, doc):
         if isinstance(event, Answer):
             typer.echo()
             return event
@@ -127,15 +129,15 @@ def _stream_answer(agent: Agent, question: str, session_id: str | None, doc: str
 def ask(question: Annotated[str, typer.Argument(help="Your question about the article.")],
         session: SessionOpt = None, doc: DocOpt = None, as_json: JsonOpt = False, llm: LlmOpt = None) -> None:
     """Ask one question (continue a conversation with --session)."""
-    from articlechat.chain.agent import clean_question
+    from articlechat.service import ArticleChat
 
     settings = _settings(llm)
-    clean_question(question, settings.max_question_chars)  # refuse bad input before loading any model
-    agent = _ready_agent(settings)
+    ArticleChat.check_question(question, settings)  # refuse bad input before loading any model
+    chat = _ready_service(settings)
     if as_json:
-        typer.echo(agent.ask(question, session, doc).model_dump_json())
+        typer.echo(chat.ask(question, session, doc).model_dump_json())
         return
-    answer = _stream_answer(agent, question, session, doc)
+    answer = _stream_answer(chat, question, session, doc)
     _print_answer(answer, streamed=True)
     _err_dim(f"session: {answer.session_id}")
 
@@ -145,7 +147,7 @@ def ask(question: Annotated[str, typer.Argument(help="Your question about the ar
 def chat(session: SessionOpt = None, doc: DocOpt = None, llm: LlmOpt = None) -> None:
     """An interactive conversation (/new, /sources, /quit)."""
     settings = _settings(llm)
-    agent = _ready_agent(settings)
+    service = _ready_service(settings)
     history_file = settings.data_dir / "chat_history"
     _enable_readline(history_file)
     last: Answer | None = None
@@ -169,7 +171,7 @@ def chat(session: SessionOpt = None, doc: DocOpt = None, llm: LlmOpt = None) -> 
             continue
         try:
             typer.secho("articlechat> ", fg=typer.colors.CYAN, nl=False)
-            last = _stream_answer(agent, line, session, doc)
+            last = _stream_answer(service, line, session, doc)
             session = last.session_id
         except InvalidInput as exc:
             _err(f"error: {exc}")
@@ -222,22 +224,16 @@ def ingest(paths: Annotated[list[str], typer.Argument(
                                                          help="The publication date.")] = None,
            url: Annotated[str | None, typer.Option(help="The canonical URL (default: from the page).")] = None) -> None:
     """Add or update documents in the store (unchanged files and pages add nothing)."""
-    from articlechat.ingest import Ingestor
     from articlechat.ingest.fetch import is_url
-    from articlechat.ingest.web import WebIngest
-    from articlechat.runtime import open_store
 
     meta = {k: v for k, v in {"id": doc_id, "title": title, "author": author, "published": published,
                               "url": url}.items() if v}
-    urls = [p for p in paths if is_url(p)]
-    if urls and meta:
+    if meta and any(is_url(p) for p in paths):
         raise InvalidInput("--id, --title, --author, --date and --url describe one file; pages bring their own.")
     settings = _settings()
-    ingestor = Ingestor(open_store(settings, ingesting=True))
+    chat = _service(settings, ingesting=True)
     with _passage_progress("embedding passages") as on_progress:
-        report = ingestor.ingest_paths([Path(p) for p in paths if not is_url(p)], on_progress, meta)
-    if urls:
-        WebIngest(ingestor, None, report).run(urls)
+        report = chat.ingest(paths, meta, on_progress)
     for _source, message in report.failed:
         _err(f"failed: {message}")
     for label in ("added", "replaced", "unchanged"):
@@ -325,9 +321,7 @@ def _announced(settings: Settings, url: str) -> Iterator[None]:
 @handles_errors
 def documents(as_json: JsonOpt = False) -> None:
     """List the documents in the store: id, title, author, date, URL and passages."""
-    from articlechat.runtime import open_store
-
-    docs = open_store(_settings(), verify=False).documents()
+    docs = _service(_settings(), verify=False).documents()
     if as_json:
         typer.echo(json.dumps([{"id": d.id, "title": d.title, "author": d.author, "date": d.published, "url": d.url,
                                 "passages": d.passages, "chars": d.chars, "ingested_at": d.ingested_at}
@@ -341,25 +335,14 @@ def documents(as_json: JsonOpt = False) -> None:
                    f"{d.chars:,} chars · ingested {d.ingested_at}")
 
 
-def _document_id(store: ArticleStore, name: str) -> str:
-    """The stored document ``name`` means: an id, or a file's path as it was given to `ingest`."""
-    from articlechat.store.ids import id_for_path
-
-    if len(name) < 4096 and "\0" not in name and not store.has_source(name) and Path(name).is_file():
-        name = id_for_path(Path(name))
-    return store.resolve_source(name)
-
-
 @app.command()
 @handles_errors
 def remove(source: Annotated[str, typer.Argument(metavar="ID", help="A document id as `documents` lists it (or the "
                                                                    "file it was ingested from).")]) -> None:
     """Delete a document from the store."""
-    from articlechat.runtime import open_store
-
-    store = open_store(_settings(), verify=False)
-    source = _document_id(store, source)
-    typer.echo(f"removed {source} ({store.delete_source(source)} passages)")
+    chat = _service(_settings(), verify=False)
+    removed = chat.remove(chat.document_id(source))
+    typer.echo(f"removed {removed.id} ({removed.passages} passages)")
 
 
 @app.command()
@@ -367,11 +350,9 @@ def remove(source: Annotated[str, typer.Argument(metavar="ID", help="A document 
 def reindex() -> None:
     """Rebuild the collection with the configured embedding model from the stored documents (and migrate a store
     made by an earlier version)."""
-    from articlechat.ingest import Ingestor
-    from articlechat.runtime import open_store
-
+    chat = _service(_settings(), verify=False, ingesting=True, migrating=True)
     with _passage_progress("re-embedding passages") as on_progress:
-        report = Ingestor(open_store(_settings(), verify=False, ingesting=True, migrating=True)).reindex(on_progress)
+        report = chat.reindex(on_progress)
     for _source, message in report.failed:
         _err(f"failed: {message}")
     if report.failed:
@@ -384,10 +365,9 @@ def reindex() -> None:
 @handles_errors
 def sessions(as_json: JsonOpt = False) -> None:
     """List recent conversations."""
-    from articlechat.history import SessionStore
+    from articlechat.service import ArticleChat
 
-    settings = _settings()
-    found = SessionStore(settings.session_database, settings.database_pool_size).list()
+    found = ArticleChat(_settings()).conversations()
     if as_json:
         typer.echo(json.dumps([s.__dict__ for s in found]))
         return
@@ -404,15 +384,11 @@ def purge_sessions(days: Annotated[int | None, typer.Option(min=0, help="Delete 
                                                                        "(default: ARTICLECHAT_SESSION_TTL_DAYS).",
                                                             show_default=False)] = None) -> None:
     """Migrate the session database to this version and delete the sessions unused for too long."""
-    from datetime import UTC, datetime, timedelta
+    from articlechat.service import ArticleChat
 
-    from articlechat.history import SessionStore
-
-    settings = _settings()
-    days = settings.session_ttl_days if days is None else days
-    store = SessionStore(settings.session_database, settings.database_pool_size)  # opening it migrates it
-    removed = store.purge(datetime.now(UTC) - timedelta(days=days)) if days else 0
-    typer.echo(f"purged {removed} sessions unused for {days} days" if days else "retention is off: nothing purged")
+    purged = ArticleChat(_settings()).purge_sessions(days)
+    typer.echo(f"purged {purged.removed} sessions unused for {purged.days} days" if purged.days
+               else "retention is off: nothing purged")
 
 
 @app.command()
@@ -468,12 +444,12 @@ def evaluate(file: Annotated[Path, typer.Argument(help="Question set, JSON lines
         raise InvalidInput("--doc does not apply to a SQuAD set: each question names its article (doc).")
     articles = squad_articles(file, items) if squad else {}  # refuse missing articles before loading any model
     settings = _settings(llm)
-    agent = _ready_agent(settings)
+    chat = _ready_service(settings)
     report: Report
     if squad:
-        report = run_squad(agent, items, ingest_articles(Ingestor(agent.store), articles), settings.top_k)
+        report = run_squad(chat.agent, items, ingest_articles(Ingestor(chat.store), articles), settings.top_k)
     else:
-        report = run_eval(agent, items, settings.top_k, doc)
+        report = run_eval(chat.agent, items, settings.top_k, doc)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return

@@ -27,8 +27,13 @@ def open_store(settings: Settings, verify: bool = True, ingesting: bool = False,
     return ArticleStore(settings, backend, verify=verify, migrating=migrating)
 
 
+def open_sessions(settings: Settings) -> SessionStore:
+    """The configured session database (opening it migrates it to this version)."""
+    return SessionStore(settings.session_database, settings.database_pool_size)
+
+
 def build_agent(settings: Settings, store: ArticleStore | None = None,
-                callbacks: list[BaseCallbackHandler] | None = None) -> Agent:
+                callbacks: list[BaseCallbackHandler] | None = None, sessions: SessionStore | None = None) -> Agent:
     """The agent for the configured answer backend; ``callbacks`` (LangChain handlers) see every model call."""
     from articlechat.chain.agent import Agent
     from articlechat.chain.features import WordVectors
@@ -36,7 +41,7 @@ def build_agent(settings: Settings, store: ArticleStore | None = None,
     from articlechat.language import profile_for
 
     store = store or open_store(settings)
-    sessions = SessionStore(settings.session_database, settings.database_pool_size)
+    sessions = sessions or open_sessions(settings)
     reader = Reader(shipped_model(), profile_for("en"), WordVectors(store.backend.vectors))
     answerer = ANSWERERS[settings.answer_backend](settings, store, reader, callbacks)
     return Agent(settings, store, sessions, answerer, reader)

@@ -15,27 +15,24 @@ from articlechat.api import web
 from articlechat.api.errors import install_error_handlers
 from articlechat.api.observability import Metrics, ModelCallTimer, RequestContextMiddleware
 from articlechat.api.routes import admin, chat, health, openai_compat
-from articlechat.api.runner import AgentRunner
 from articlechat.api.schemas import ErrorBody
-from articlechat.api.security import BodyLimitMiddleware, ChatLimits, JsonCORSMiddleware, cors_options
+from articlechat.api.security import BodyLimitMiddleware, JsonCORSMiddleware, cors_options
 from articlechat.api.state import AppState
 from articlechat.chain.agent import Agent
 from articlechat.config import Settings, load_settings
 from articlechat.history import DatabaseUnavailable, SessionStore
+from articlechat.service import ArticleChat
 
 log = logging.getLogger("articlechat.api")
 PURGE_SECONDS = 3600
 
 
-def load_agent(settings: Settings, metrics: Metrics) -> Agent:
-    """The agent for the configured backend, with the bundled article ingested into an empty store."""
-    from articlechat.ingest import Ingestor, bundled_article
-    from articlechat.runtime import build_agent
-
-    agent = build_agent(settings, callbacks=[ModelCallTimer(metrics.model_calls)])
-    if Ingestor(agent.store).ensure_bundled_article():
-        log.info("added the bundled article “%s” to the empty store", bundled_article().title)
-    return agent
+def open_service(settings: Settings, metrics: Metrics) -> ArticleChat:
+    """The service for the configured backend, its models loaded and the bundled article in an empty store."""
+    chat = ArticleChat.open(settings, callbacks=[ModelCallTimer(metrics.model_calls)])
+    if added := chat.prepare():
+        log.info("added the bundled article “%s” to the empty store", added.title)
+    return chat
 
 
 async def purge_sessions(sessions: SessionStore, ttl_days: int) -> None:
@@ -58,10 +55,11 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = agent or await run_sync(load_agent, settings, metrics)
-        app.state.articlechat = AppState(settings, metrics, ChatLimits(settings), AgentRunner(loaded, metrics))
-        log.info("ready: %s answers, %d chunks in the store", loaded.backend_name, await run_sync(loaded.store.count))
-        purging = asyncio.create_task(purge_sessions(loaded.sessions, settings.session_ttl_days))
+        chat = ArticleChat.over(agent) if agent else await run_sync(open_service, settings, metrics)
+        app.state.articlechat = AppState.start(settings, metrics, chat)
+        ready = await run_sync(chat.readiness)
+        log.info("ready: %s answers, %d chunks in the store", ready.backend, ready.passages)
+        purging = asyncio.create_task(purge_sessions(chat.sessions, settings.session_ttl_days))
         yield
         purging.cancel()
 

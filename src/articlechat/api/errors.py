@@ -1,8 +1,10 @@
-"""Every error the API returns has the body ``{"error": {"code": ..., "message": ...}}``."""
+"""Every error the API returns has the body ``{"error": {"code": ..., "message": ...}}``; :data:`ERRORS` maps each
+domain error type to its HTTP status."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,45 +12,81 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
-from articlechat.errors import ArticlechatError
+from articlechat.errors import (
+    ArticlechatError,
+    BackendError,
+    ConfigError,
+    DatabaseUnavailable,
+    EmbeddingMismatch,
+    InvalidInput,
+    NotFound,
+    StoreOutdated,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("articlechat.api")
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
                429: "rate_limited", 503: "unavailable"}
+INTERNAL = "Internal server error; the server log has the details (see X-Request-ID)."
 
 
 class Unauthorized(ArticlechatError):
     """A missing or wrong admin key."""
 
-    status_code = 401
-    code = "unauthorized"
-
 
 class AdminDisabled(ArticlechatError):
     """Admin endpoints answer this while no key is configured."""
-
-    status_code = 403
-    code = "admin_disabled"
 
 
 class PayloadTooLarge(ArticlechatError):
     """A request body or uploaded file over its size limit."""
 
-    status_code = 413
-    code = "payload_too_large"
-
 
 class RateLimited(ArticlechatError):
     """Too many requests; ``retry_after`` seconds until the window frees up."""
 
-    status_code = 429
-    code = "rate_limited"
-
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """How the API answers one error type: the status, the body's code and, when the error's own message may name
+    internal hosts or settings, the fixed message readers get instead (the error's own is logged)."""
+
+    status: int
+    code: str
+    public: str | None = None
+
+
+# The one place where an error becomes an HTTP status; an error type not listed takes its nearest listed base class.
+ERRORS: dict[type[Exception], HttpError] = {
+    InvalidInput: HttpError(422, "invalid_input"),
+    NotFound: HttpError(404, "not_found"),
+    StoreUnavailable: HttpError(503, "store_unavailable",
+                                "The article store cannot be reached; try again shortly."),
+    DatabaseUnavailable: HttpError(503, "database_unavailable"),
+    EmbeddingMismatch: HttpError(409, "embedding_mismatch", "The article store needs reindexing; the server log "
+                                                            "has the details (see X-Request-ID)."),
+    StoreOutdated: HttpError(409, "store_outdated", "The article store needs migrating; the server log has the "
+                                                    "details (see X-Request-ID)."),
+    BackendError: HttpError(502, "backend_error", "The answer model is unavailable; the server log has the details "
+                                                  "(see X-Request-ID)."),
+    ConfigError: HttpError(500, "config_error", INTERNAL),
+    Unauthorized: HttpError(401, "unauthorized"),
+    AdminDisabled: HttpError(403, "admin_disabled"),
+    PayloadTooLarge: HttpError(413, "payload_too_large"),
+    RateLimited: HttpError(429, "rate_limited"),
+    ArticlechatError: HttpError(500, "internal_error", INTERNAL),
+}
+
+
+def http_error(exc: ArticlechatError) -> HttpError:
+    """The table's entry for ``exc`` (its class, else its nearest base class)."""
+    return next(ERRORS[cls] for cls in type(exc).__mro__ if cls in ERRORS)
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -62,11 +100,16 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def describe(exc: Exception) -> tuple[int, str, str]:
-    """(HTTP status, code, message) of an exception; unexpected ones are logged and stay vague."""
-    if isinstance(exc, ArticlechatError):
-        return exc.status_code, exc.code, str(exc)
-    log.error("unexpected error", exc_info=exc)
-    return 500, "internal_error", "Internal server error; the server log has the details (see X-Request-ID)."
+    """(HTTP status, code, message) of an exception; unexpected ones, and errors whose message stays in the log,
+    are logged."""
+    if not isinstance(exc, ArticlechatError):
+        log.error("unexpected error", exc_info=exc)
+        return 500, "internal_error", INTERNAL
+    mapped = http_error(exc)
+    if mapped.public is None:
+        return mapped.status, mapped.code, str(exc)
+    log.error("%s: %s", mapped.code, exc)
+    return mapped.status, mapped.code, mapped.public
 
 
 async def _articlechat_error(_request: Request, exc: Exception) -> JSONResponse:

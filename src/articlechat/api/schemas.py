@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from articlechat.contract import Source
+from articlechat.store.records import DocumentRecord
 
 MODEL_ID = "articlechat"
 EXAMPLE_QUESTION = "Who did Kim Jong Un meet on the 25th of April?"
@@ -52,12 +53,24 @@ class SessionMessages(BaseModel):
 
 
 class DocumentOut(BaseModel):
-    source: str
+    """A stored document: its id, what is known about it and its size. ``source`` and ``chunks`` repeat ``id`` and
+    ``passages`` under their earlier names, for clients of earlier versions."""
+
+    id: str
     title: str | None
     author: str | None
-    chunks: int
+    published: str | None = Field(description="Publication date (ISO 8601), as the page or the options gave it.")
+    url: str | None = Field(description="Canonical URL.")
+    passages: int
     chars: int
     ingested_at: str | None
+    source: str = Field(description="The id, under its earlier name.")
+    chunks: int = Field(description="Passages, under their earlier name.")
+
+    @classmethod
+    def of(cls, record: DocumentRecord) -> DocumentOut:
+        """The listing entry of a catalog record."""
+        return cls.model_validate(record, from_attributes=True)
 
 
 class UploadResult(BaseModel):

@@ -18,20 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from articlechat.errors import ArticlechatError, ConfigError, InvalidInput, NotFound
+from articlechat.errors import ConfigError, DatabaseUnavailable, InvalidInput, NotFound
 from articlechat.history.migrate import upgrade
 from articlechat.history.schema import exchanges, sessions
 
 log = logging.getLogger("articlechat.history")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}  # both have INSERT ... ON CONFLICT DO NOTHING
-
-
-class DatabaseUnavailable(ArticlechatError):
-    """The session database cannot be reached or is busy beyond its timeout."""
-
-    status_code = 503
-    code = "database_unavailable"
 
 
 @dataclass(frozen=True)

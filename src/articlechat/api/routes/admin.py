@@ -16,8 +16,7 @@ from articlechat.api.errors import PayloadTooLarge
 from articlechat.api.schemas import DocumentOut, RemoveResult, UploadResult
 from articlechat.api.security import require_admin
 from articlechat.api.state import AppState, app_state
-from articlechat.errors import InvalidInput, NotFound
-from articlechat.ingest import Ingestor
+from articlechat.errors import InvalidInput
 
 UPLOAD_PATH = "/api/documents"
 router = APIRouter(prefix=UPLOAD_PATH, tags=["admin"], dependencies=[Depends(require_admin)])
@@ -48,14 +47,8 @@ class JsonBodyRoute(APIRoute):
 
 async def ingest_url(body: UrlUpload, state: State) -> UploadResult:
     """Fetch an article page and ingest it (unchanged since the last fetch: nothing to do)."""
-    from articlechat.ingest.web import WebIngest
-
-    def ingest() -> tuple[str, str]:
-        with state.ingest_lock:
-            return WebIngest(Ingestor(state.store)).page(body.url)
-
-    source, outcome = await run_sync(ingest)
-    return UploadResult(source=source, outcome=outcome)
+    ingested = await run_sync(state.chat.ingest_url, body.url)
+    return UploadResult(source=ingested.id, outcome=ingested.outcome)
 
 
 router.add_api_route("", ingest_url, methods=["POST"], route_class_override=JsonBodyRoute, include_in_schema=False)
@@ -80,33 +73,18 @@ async def upload_document(file: UploadFile, state: State,
     if not name:
         raise InvalidInput("The upload has no file name; name it NAME.txt, NAME.md or NAME.html.")
     raw = await file.read()
-    store = state.store
-
-    def ingest() -> tuple[str, str]:
-        with state.ingest_lock:
-            return Ingestor(store).ingest_text(raw, name, doc_id or source)
-
-    stored_id, outcome = await run_sync(ingest)
-    return UploadResult(source=stored_id, outcome=outcome)
+    ingested = await run_sync(state.chat.ingest_upload, raw, name, doc_id or source)
+    return UploadResult(source=ingested.id, outcome=ingested.outcome)
 
 
 @router.get("")
 async def list_documents(state: State) -> list[DocumentOut]:
     """Every document in the store."""
-    docs = await run_sync(state.store.documents)
-    return [DocumentOut.model_validate(d, from_attributes=True) for d in docs]
+    return [DocumentOut.of(d) for d in await run_sync(state.chat.documents)]
 
 
 @router.delete("/{source:path}")
 async def remove_document(source: str, state: State) -> RemoveResult:
     """Remove a document (its source as listed) from the store."""
-    store = state.store
-
-    def remove() -> int:
-        with state.ingest_lock:
-            return store.delete_source(source)
-
-    removed = await run_sync(remove)
-    if not removed:
-        raise NotFound(f"No document '{source}' in the store (see GET /api/documents).")
-    return RemoveResult(source=source, removed_chunks=removed)
+    removed = await run_sync(state.chat.remove, source)
+    return RemoveResult(source=removed.id, removed_chunks=removed.passages)

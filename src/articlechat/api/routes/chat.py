@@ -26,7 +26,7 @@ PING_SECONDS = 15
 @router.post("/api/ask", dependencies=[Depends(client_limit)])
 async def ask(body: AskRequest, state: State) -> Answer:
     """Answer a question: the same contract as `articlechat ask --json`."""
-    await run_sync(state.limits.check_session, body.session_id, state.agent.sessions.exists)
+    await run_sync(state.limits.check_session, body.session_id, state.chat.session_exists)
     return await state.runner.ask(body.question, body.session_id, body.doc)
 
 
@@ -36,7 +36,7 @@ async def ask(body: AskRequest, state: State) -> Answer:
                                              "(the answer contract); `error` ({error: {code, message}}) on failure."}})
 async def ask_stream(body: AskRequest, state: State) -> EventSourceResponse:
     """Answer a question as Server-Sent Events; closing the connection stops the answer."""
-    await run_sync(state.limits.check_session, body.session_id, state.agent.sessions.exists)
+    await run_sync(state.limits.check_session, body.session_id, state.chat.session_exists)
     items = await state.runner.open_stream(body.question, body.session_id, body.doc)
     return EventSourceResponse(_events(items), headers=STREAM_HEADERS, ping=PING_SECONDS)
 
@@ -57,15 +57,14 @@ async def _events(items: AsyncIterator[Token | Answer]) -> AsyncIterator[dict[st
 @router.get("/api/sessions/{session_id}/messages")
 async def session_messages(session_id: str, state: State) -> SessionMessages:
     """Every message of a conversation, oldest first."""
-    sessions = state.agent.sessions
-    info = await run_sync(sessions.get, session_id)
-    messages = await run_sync(sessions.messages, session_id)
-    return SessionMessages(session_id=info.id, doc=info.doc,
-                           messages=[MessageOut.model_validate(m, from_attributes=True) for m in messages])
+    conversation = await run_sync(state.chat.history, session_id)
+    return SessionMessages(session_id=conversation.session.id, doc=conversation.session.doc,
+                           messages=[MessageOut.model_validate(m, from_attributes=True)
+                                     for m in conversation.messages])
 
 
 @router.delete("/api/sessions/{session_id}", status_code=204)
 async def delete_session(session_id: str, state: State) -> Response:
     """Forget a conversation."""
-    await run_sync(state.agent.sessions.delete, session_id)
+    await run_sync(state.chat.forget, session_id)
     return Response(status_code=204)

@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from articlechat.api.schemas import ErrorBody, Readiness
 from articlechat.api.state import AppState, app_state
-from articlechat.errors import StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 State = Annotated[AppState, Depends(app_state)]
@@ -25,14 +24,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"model": ErrorBody, "description": "The store cannot be reached."}})
 async def readyz(state: State) -> Readiness:
     """Ready to answer: the models are loaded (at startup) and the store answers."""
-    agent = state.agent
-    try:
-        chunks = await run_sync(agent.store.count)
-    except StoreUnavailable:
-        raise
-    except Exception as exc:  # whatever else the store client raises, the service is not ready
-        raise StoreUnavailable(f"The store cannot be reached: {exc}") from exc
-    return Readiness(status="ready", backend=agent.backend_name, chunks=chunks)
+    ready = await run_sync(state.chat.readiness)
+    return Readiness(status="ready", backend=ready.backend, chunks=ready.passages)
 
 
 @router.get("/metrics", response_class=Response)
