@@ -2,10 +2,11 @@
 
     .venv/bin/python scripts/fit_reader.py [--questions ../shared/eval/squad-dev/qa.jsonl] [--out PATH] [--json]
 
-Each article's questions are scored by models fitted on the other articles only (the decline threshold, too, is
-chosen on those), so the printed figures are held-out ones. The shipped model is then fitted on all the articles,
-with the threshold that maximised the held-out overall score, and written with a note of the data and commit that
-made it. Needs scikit-learn (`pip install -e .[fit]`).
+Each article's questions are scored by models fitted on the other articles only, at a decline threshold chosen
+without it, so the printed figures are held-out ones. The threshold balances two kinds of question: the scripted dev
+sets about the bundled op-ed (as readers ask, mostly answerable) and SQuAD's (half unanswerable, written to look
+answerable); the shipped model is fitted on all the articles and written with its threshold and a note of the data,
+commit and held-out figures that made it. Needs scikit-learn (`pip install -e .[fit]`).
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from articlechat.chain.agent import CANDIDATES_PER_ANSWER
+from articlechat.chain.agent import CANDIDATES_PER_ANSWER, Agent
 from articlechat.chain.extractive import quote
 from articlechat.chain.features import (
     QUESTION_FEATURES,
@@ -40,23 +40,27 @@ from articlechat.chain.retrieval import Retrieval, Retriever
 from articlechat.config import load_settings
 from articlechat.evaluation import (
     MAX_ANSWER_CHARS,
+    ScriptedItem,
     SquadItem,
     contains_answer,
     load_items,
+    score_item,
     squad_articles,
     without_markers,
 )
-from articlechat.ingest import Ingestor
+from articlechat.ingest import BUNDLED_SOURCE, Ingestor, bundled_article
 from articlechat.ingest.load import load_file
 from articlechat.language import profile_for
-from articlechat.runtime import open_store
+from articlechat.runtime import open_sessions, open_store
+from articlechat.store import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
-# The shared SQuAD dev articles, and questions written here about the bundled op-ed (not the paraphrase test set).
-DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "squad-dev" / "qa.jsonl",
-                     ROOT / "tests" / "data" / "oped-train" / "qa.jsonl"]
+DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "squad-dev" / "qa.jsonl"]
 DEFAULT_OUT = ROOT / "src" / "articlechat" / "data" / "reader" / "reader.json"
-THRESHOLDS = np.round(np.arange(0.2, 0.71, 0.025), 3)
+CALIBRATION_THRESHOLDS = np.round(np.arange(0.05, 0.71, 0.01), 3)
+# The decline threshold balances the development sets about the bundled op-ed (questions as readers ask them, mostly
+# answerable) against SQuAD's (half unanswerable by design, and written to look answerable).
+DEV_SETS = [ROOT.parent / "shared" / "eval" / "qa_dev.jsonl", ROOT / "tests" / "data" / "qa_extra.jsonl"]
 REGULARISATION = 1.0
 
 
@@ -141,33 +145,57 @@ def fit_gate(reader: Reader, examples: list[Example]) -> tuple[LinearModel, Line
                                                 np.array(weights))
 
 
-def outcomes(reader: Reader, examples: list[Example], threshold: float) -> list[tuple[SquadItem, bool, bool, bool]]:
-    """(item, answered, answer correct, gold in the top-k passages) for each example, answered as the product
-    answers: the reading grounded in the top-k passages and quoted."""
+@dataclass(frozen=True)
+class Reading:
+    """How the product would answer one example under a model: the reader's probability, whether the quoted answer
+    would be correct, and whether a gold answer is in the top-k passages."""
+
+    item: SquadItem
+    probability: float
+    correct: bool
+    hit: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One example's result at a threshold."""
+
+    item: SquadItem
+    answered: bool
+    correct: bool
+    hit: bool
+
+
+def readings(reader: Reader, examples: list[Example]) -> list[Reading]:
+    """Each example answered as the product answers it: the reading grounded in the top-k passages and quoted."""
     top_k = load_settings().top_k
-    results = []
+    found = []
     for example in examples:
         reading = reader.judge(example.found, example.question, example.rows)
-        grounding = ground(example.retrieval, reading, top_k, threshold)
+        grounding = ground(example.retrieval, reading, top_k, 0.0)
         text, _ = quote(grounding)
-        answered = grounding.verdict.answerable
-        correct = answered and len(without_markers(text)) <= MAX_ANSWER_CHARS and contains_answer(
+        correct = bool(grounding.quoted) and len(without_markers(text)) <= MAX_ANSWER_CHARS and contains_answer(
             text, example.item.answers)
         hit = any(contains_answer(p.text, example.item.answers) for p in grounding.passages)
-        results.append((example.item, answered, correct, hit))
-    return results
+        found.append(Reading(example.item, reading.probability, correct, hit))
+    return found
 
 
-def overall(results: list[tuple[SquadItem, bool, bool, bool]]) -> float:
+def outcomes(read: list[Reading], threshold: float) -> list[Outcome]:
+    """The results at ``threshold``."""
+    return [Outcome(r.item, r.probability >= threshold, r.probability >= threshold and r.correct, r.hit)
+            for r in read]
+
+
+def overall(results: list[Outcome]) -> float:
     """Right answers plus right declines, over all questions."""
-    good = sum(correct if not item.impossible else not answered for item, answered, correct, _ in results)
-    return good / len(results)
+    return sum(r.correct if not r.item.impossible else not r.answered for r in results) / len(results)
 
 
-def article_mean(results: list[tuple[SquadItem, bool, bool, bool]]) -> float:
+def article_mean(results: list[Outcome]) -> float:
     """The overall score averaged over articles (each article counts the same)."""
-    docs = {r[0].doc for r in results}
-    return float(np.mean([overall([r for r in results if r[0].doc == doc]) for doc in docs]))
+    docs = {r.item.doc for r in results}
+    return float(np.mean([overall([r for r in results if r.item.doc == doc]) for doc in docs]))
 
 
 def with_model(reader: Reader, model: ReaderModel) -> Reader:
@@ -175,43 +203,96 @@ def with_model(reader: Reader, model: ReaderModel) -> Reader:
     return Reader(model, reader.language, reader.words)
 
 
-def choose_threshold(reader: Reader, examples: list[Example], fit: Callable) -> float:
-    """The threshold maximising overall on ``examples``, each article scored by models fitted on the others."""
-    results_by_threshold = {float(t): [] for t in THRESHOLDS}
+def held_out_readings(reader: Reader, examples: list[Example]) -> list[Reading]:
+    """Every example read as the product would, by models fitted on the other articles only."""
+    read: list[Reading] = []
     for doc in sorted({e.item.doc for e in examples}):
-        sentence, gate = fit([e for e in examples if e.item.doc != doc])
-        held = with_model(reader, ReaderModel(sentence, gate, 0.5, {}))
-        part = [e for e in examples if e.item.doc == doc]
-        for threshold in results_by_threshold:
-            results_by_threshold[threshold] += outcomes(held, part, threshold)
-    return max(results_by_threshold, key=lambda t: (article_mean(results_by_threshold[t]), -abs(t - 0.5)))
+        sentence, gate = fit_gate(reader, [e for e in examples if e.item.doc != doc])
+        read += readings(with_model(reader, ReaderModel(sentence, gate, 0.5, {})),
+                         [e for e in examples if e.item.doc == doc])
+    return read
 
 
-def figures(results: list[tuple[SquadItem, bool, bool, bool]]) -> dict[str, float]:
+def balanced_score(read: list[Reading], judged: list[Judged], threshold: float) -> float:
+    """The mean of the dev sets' score and the SQuAD articles' mean overall at ``threshold``: questions as readers
+    ask them and questions written to look answerable count alike."""
+    return (dev_score(judged, threshold) + article_mean(outcomes(read, threshold))) / 2
+
+
+def best_threshold(read: list[Reading], judged: list[Judged]) -> float:
+    """The threshold with the best :func:`balanced_score` (the middle one of ties)."""
+    scores = {float(t): balanced_score(read, judged, float(t)) for t in CALIBRATION_THRESHOLDS}
+    best = max(scores.values())
+    return round(float(np.median([t for t, score in scores.items() if score == best])), 3)
+
+
+def figures(results: list[Outcome]) -> dict[str, float]:
     """The eval's figures for a set of outcomes."""
-    answerable = [r for r in results if not r[0].impossible]
-    impossible = [r for r in results if r[0].impossible]
+    answerable = [r for r in results if not r.item.impossible]
+    impossible = [r for r in results if r.item.impossible]
     return {"questions": len(results), "overall": round(overall(results), 3),
-            "answerable_correct": round(sum(r[2] for r in answerable) / max(1, len(answerable)), 3),
-            "over_decline": round(sum(not r[1] for r in answerable) / max(1, len(answerable)), 3),
-            "unanswerable_declined": round(sum(not r[1] for r in impossible) / max(1, len(impossible)), 3),
-            "hit_at_k": round(sum(r[3] for r in answerable) / max(1, len(answerable)), 3)}
+            "answerable_correct": round(sum(r.correct for r in answerable) / max(1, len(answerable)), 3),
+            "over_decline": round(sum(not r.answered for r in answerable) / max(1, len(answerable)), 3),
+            "unanswerable_declined": round(sum(not r.answered for r in impossible) / max(1, len(impossible)), 3),
+            "hit_at_k": round(sum(r.hit for r in answerable) / max(1, len(answerable)), 3)}
 
 
-def cross_validate(reader: Reader, examples: list[Example]) -> tuple[dict[str, dict[str, float]], list[float]]:
-    """Held-out figures per article and overall: models and threshold fitted on the other articles only."""
-    per_article, everything, thresholds = {}, [], []
+def cross_validate(reader: Reader, examples: list[Example], judged: list[Judged]
+                   ) -> tuple[dict[str, dict[str, float]], float]:
+    """Held-out figures per article and overall, and the threshold to ship. Each article is read by models fitted
+    on the other articles, at the threshold chosen on the dev sets and the other articles' held-out readings."""
+    read = held_out_readings(reader, examples)
+    per_article, everything = {}, []
     for doc in sorted({e.item.doc for e in examples}):
-        train = [e for e in examples if e.item.doc != doc]
-        threshold = choose_threshold(reader, train, lambda part: fit_gate(reader, part))
-        sentence, gate = fit_gate(reader, train)
-        held = with_model(reader, ReaderModel(sentence, gate, threshold, {}))
-        results = outcomes(held, [e for e in examples if e.item.doc == doc], threshold)
+        threshold = best_threshold([r for r in read if r.item.doc != doc], judged)
+        results = outcomes([r for r in read if r.item.doc == doc], threshold)
         per_article[doc] = {**figures(results), "threshold": threshold}
         everything += results
-        thresholds.append(threshold)
     per_article["all"] = figures(everything)
-    return per_article, thresholds
+    return per_article, best_threshold(read, judged)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A dev-set item's last turn: the reader's probability and whether the answer passes when given."""
+
+    item: ScriptedItem
+    probability: float
+    passes_if_answered: bool
+
+
+def judge_dev_items(store: ArticleStore, model: ReaderModel, question_sets: list[Path]) -> list[Judged]:
+    """Every item of the scripted dev sets about the bundled article, asked through the product's agent with
+    ``model`` and nothing declined, with the probability the reader gave its last turn."""
+    settings = load_settings(data_dir=store.settings.data_dir, decline_threshold=0.0)
+    Ingestor(store).ingest_document(bundled_article())
+    reader = Reader(model, profile_for("en"), WordVectors(store.backend.vectors))
+    agent = Agent(settings, store, open_sessions(settings), reader=reader)
+    judged = []
+    for path in question_sets:
+        for item in load_items(path):
+            session = None
+            for turn in item.turns[:-1]:
+                session = agent.ask(turn, session, BUNDLED_SOURCE).session_id
+            history = agent.sessions.recent_turns(session, settings.history_turns) if session else []
+            chance = agent.ground(item.turns[-1], history, BUNDLED_SOURCE).verdict.confidence
+            answer = agent.ask(item.turns[-1], session, BUNDLED_SOURCE)
+            judged.append(Judged(item, chance, score_item(item, answer).passed))
+    return judged
+
+
+def dev_score(judged: list[Judged], threshold: float) -> float:
+    """The share of dev items passed at ``threshold``: answerable ones answered right, the rest declined (or, for
+    injections, answered harmlessly)."""
+    def passes(j: Judged) -> bool:
+        answered = j.probability >= threshold
+        if j.item.kind in ("factual", "followup"):
+            return answered and j.passes_if_answered
+        if j.item.kind == "unanswerable":
+            return not answered
+        return not answered or j.passes_if_answered
+
+    return sum(map(passes, judged)) / len(judged)
 
 
 def provenance(question_files: list[Path], held_out: dict[str, dict[str, float]], threshold_note: str) -> dict:
@@ -225,27 +306,40 @@ def provenance(question_files: list[Path], held_out: dict[str, dict[str, float]]
             "threshold": threshold_note, "held_out": held_out}
 
 
+def fit(question_files: list[Path], dev_sets: list[Path], data_dir: Path
+        ) -> tuple[ReaderModel, dict[str, dict[str, float]], float]:
+    """The model fitted on all the questions, its held-out figures, and the dev sets' score at its threshold."""
+    examples, reader = collect(question_files, data_dir)
+    sentence, gate = fit_gate(reader, examples)
+    judged = judge_dev_items(open_store(load_settings(data_dir=data_dir)), ReaderModel(sentence, gate, 0.0, {}),
+                             dev_sets)
+    held_out, threshold = cross_validate(reader, examples, judged)
+    dev = dev_score(judged, threshold)
+    note = (f"the best mean of the dev sets' score ({', '.join(p.name for p in dev_sets)}: {dev:.3f} at it) and the "
+            "SQuAD articles' held-out overall")
+    return ReaderModel(sentence, gate, threshold, provenance(question_files, held_out, note)), held_out, dev
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=Path, nargs="+", default=DEFAULT_QUESTIONS,
                         help="SQuAD-format question files, each with its articles/ folder.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--dev-sets", type=Path, nargs="+", default=DEV_SETS,
+                        help="Scripted question sets about the bundled article, to calibrate the decline threshold.")
     parser.add_argument("--json", action="store_true", help="Print the held-out figures as JSON.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="articlechat-fit-") as tmp:
-        examples, reader = collect(args.questions, Path(tmp))
-        held_out, thresholds = cross_validate(reader, examples)
-        threshold = float(np.median(thresholds))
-        sentence, gate = fit_gate(reader, examples)
-    model = ReaderModel(sentence, gate, threshold,
-                        provenance(args.questions, held_out, f"median of the per-fold thresholds {thresholds}"))
+        model, held_out, dev = fit(args.questions, args.dev_sets, Path(tmp))
+    threshold = model.threshold
     args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n")
     if args.json:
-        print(json.dumps(held_out))
+        print(json.dumps({"held_out": held_out, "threshold": threshold, "dev_score": dev}))
         return
-    print("held-out (each article scored by models fitted on the others):")
+    print("held-out (each article scored by models and a threshold fitted without it):")
     for doc, row in held_out.items():
         print(f"  {doc:28s} " + "  ".join(f"{k} {v}" for k, v in row.items()))
+    print(f"dev sets at the shipped threshold: {dev:.3f}")
     print(f"wrote {args.out} (threshold {threshold})", file=sys.stderr)
 
 

@@ -14,7 +14,8 @@ from conftest import check_citations, run_cli
 SOURCE_KEYS = {"n": int, "text": str, "source": str, "title": str, "start": int, "end": int, "score": float,
                "cited": bool}
 # The contract, plus the fields the generative backends add (which backend answered, and whether it fell back).
-ANSWER_KEYS = {"answer": str, "answered": bool, "session_id": str, "sources": list, "backend": str, "fallback": bool}
+ANSWER_KEYS = {"answer": str, "answered": bool, "short_answer": str, "session_id": str, "sources": list, "backend": str,
+               "fallback": bool}
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -55,7 +55,7 @@ def test_terms_match_by_meaning_through_word_vectors(embedding_backend: Embeddin
     words = WordVectors(embedding_backend.vectors)
     question = analyse("What did Moscow decide?", ["Russia decided to act."], EN)
     coverage, rarest_missing = _soft(question, tokens("Russia decided to act."), words)
-    assert coverage == 1.0 and rarest_missing == 0.0  # Moscow ~ Russia, decide ~ decided
+    assert coverage > 0.85 and rarest_missing == 0.0  # Moscow ~ Russia (by its cosine), decide ~ decided
     unrelated = _soft(question, tokens("Bees cluster in winter."), words)
     assert unrelated[0] < 0.5 and unrelated[1] == 1.0
 
@@ -111,13 +111,12 @@ def test_a_follow_up_finds_the_date_in_the_sentence_just_quoted(agent: Agent) ->
 
 def test_summaries_cover_the_article_in_order(agent: Agent) -> None:
     answer = agent.ask("Summarize the article")
-    text = bundled_article().text
-    quoted = [s for s in text.split(". ") if s.strip() and s.strip()[:40] in answer.answer]
+    length = len(bundled_article().text)
+    cited = [s for s in answer.sources if s.cited]
     assert answer.answered and answer.short_answer is None
-    starts = sorted(text.index(s) for s in quoted)
-    assert 3 <= len(starts) <= 5
-    assert starts[0] < len(text) / 3 and starts[-1] > 2 * len(text) / 3  # from the opening to the conclusion
-    assert [s for s in answer.sources if s.cited]
+    assert 3 <= answer.answer.count(" [") <= 5  # 3-5 quoted sentences, each cited
+    assert min(s.start for s in cited) < length / 3 and max(s.end for s in cited) > 2 * length / 3
+    assert answer.answer.startswith("On the 25th of April")  # the lead, not the headline
 
 
 @pytest.mark.parametrize("question", ["What is the author's view?", "What is the main argument?"])
@@ -139,3 +138,10 @@ def test_candidate_features_are_finite(agent: Agent) -> None:
     retrieval = agent.retriever.retrieve("Who did Kim Jong Un meet?")
     _, _, rows = agent.reader.features(retrieval)
     assert rows.shape[1] == len(SENTENCE_FEATURES) and np.isfinite(rows).all()
+
+
+@pytest.mark.parametrize("question", ["Who wrote this article?", "Who is the author?", "Who wrote it?"])
+def test_who_wrote_it_is_answered_from_the_byline(agent: Agent, question: str) -> None:
+    answer = agent.ask(question)
+    assert answer.answered and answer.short_answer == "Lawrence White"
+    assert answer.answer == "Lawrence White. By Lawrence White [1]" and answer.sources[0].cited

@@ -14,8 +14,8 @@ class Source(BaseModel):
     title: str | None = None
     start: int = Field(description="Character offset of the passage in the document's cleaned text.")
     end: int
-    score: float = Field(description="Retrieval cosine similarity of the passage to the (resolved) question; for a "
-                                     "question about the whole document, its similarity to the question alone.")
+    score: float = Field(description="The reader's probability that the passage's best sentence holds the answer "
+                                     "(sources are ranked by it); 1.0 for the passages a summary quotes.")
     cited: bool = False
 
 

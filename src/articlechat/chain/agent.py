@@ -141,11 +141,23 @@ class Agent:
         if not self.language.looks_like(question):
             return Grounding(retrieval.passages[: self.settings.top_k], [], Verdict(False, 0.0), query,
                              notice=self.language.unsupported())
-        if self.language.asks_about_document(question) and retrieval.passages:
-            return self.summary(retrieval, doc or retrieval.passages[0].source)
+        about = self.language.asks_about_document(question)
+        if about and retrieval.passages:
+            source = doc or retrieval.passages[0].source
+            return self.byline(retrieval, source) if about == "author" else self.summary(retrieval, source)
         reading = self.reader.read(retrieval)
         band = self.settings.uncertain_band if self.answerer.checks_answerability else 0.0
         return ground(retrieval, reading, self.settings.top_k, self.threshold, band)
+
+    def byline(self, retrieval: Retrieval, source: str) -> Grounding:
+        """Ground "Who wrote this?" in the document's byline (the author's name leads the answer)."""
+        opening = self.retriever.opening(source)
+        for sentence in opening.sentences if opening else []:
+            if match := self.language.byline.match(sentence.text):
+                grounding = ground_in_summary(retrieval, [(opening, sentence)])
+                grounding.short_answer = match.group("name")
+                return grounding
+        return ground_in_summary(retrieval, [])
 
     def summary(self, retrieval: Retrieval, source: str) -> Grounding:
         """Ground a question about the whole document in its extractive summary."""
@@ -153,6 +165,6 @@ class Agent:
         sentences = [(p, s, v) for p in passages for s, v in zip(p.sentences, p.sentence_vectors, strict=True)]
         unique = list({s.start: (p, s, v) for p, s, v in sentences}.values())
         if not unique:
-            return ground_in_summary(retrieval, [], self.settings.top_k)
+            return ground_in_summary(retrieval, [])
         chosen = summarize([s.text for _, s, _ in unique], np.stack([v for *_, v in unique]), SUMMARY_SENTENCES)
-        return ground_in_summary(retrieval, [(unique[i][0], unique[i][1]) for i in chosen], self.settings.top_k)
+        return ground_in_summary(retrieval, [(unique[i][0], unique[i][1]) for i in chosen])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -21,10 +22,14 @@ from articlechat.language import LanguageProfile, Token
 FUZZY_MATCH = 0.8  # a typo or a shared stem counts for this much of an exact (lemma) match
 MIN_FUZZY_LENGTH = 5  # shorter words match only exactly: "cat" is not "car"
 MAX_EDIT_SHARE = 0.2  # at most one edit per five letters
-CONTEXT_WEIGHT = 0.5  # for a follow-up, the resolved query's similarity counts this much
+# For a follow-up, the resolved query's similarity counts this much: more when the question has almost no words of
+# its own ("When did that happen?"), less when it names what it asks about ("What seat does his country hold?").
+CONTEXT_WEIGHT = {"bare": 0.5, "worded": 0.2}
+BARE_QUESTION_TERMS = 1
 
 SENTENCE_FEATURES = (
-    "terms_soft", "soft_missing_rarest", "cosine", "cosine_gap", "cosine_rank", "passage_score", "terms_sentence", "terms_window", "terms_plain",
+    "terms_soft", "soft_missing_rarest", "cosine", "cosine_gap", "cosine_rank", "passage_score", "terms_sentence",
+    "terms_window", "terms_plain",
     "bigrams", "missing_names", "missing_numbers", "missing_rarest", "type_wanted", "type_found",
     "negation_mismatch", "is_title", "length",
 )
@@ -91,6 +96,7 @@ class QuestionTerm:
     token: Token
     weight: float
     is_name: bool
+    own: bool = True  # False for a follow-up's words taken from the conversation
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,9 @@ class Question:
     folded_words: frozenset[str]
 
 
-def candidates(retrieval: Retrieval) -> list[Candidate]:
-    """Every sentence of the retrieved passages, once each (at its best similarity), best first."""
+def candidates(retrieval: Retrieval, context_weight: float) -> list[Candidate]:
+    """Every sentence of the retrieved passages, once each (at its best similarity), best first; for a follow-up,
+    the similarity to the resolved query counts ``context_weight``."""
     best: dict[tuple[str, int], Candidate] = {}
     for passage in retrieval.passages:
         if not passage.sentences:
@@ -113,7 +120,7 @@ def candidates(retrieval: Retrieval) -> list[Candidate]:
         similarity = passage.sentence_vectors @ retrieval.question_vector
         if retrieval.is_followup:
             context = passage.sentence_vectors @ retrieval.query_vector
-            similarity = (1 - CONTEXT_WEIGHT) * similarity + CONTEXT_WEIGHT * context
+            similarity = (1 - context_weight) * similarity + context_weight * context
         for index, (sentence, cosine) in enumerate(zip(passage.sentences, similarity, strict=True)):
             candidate = Candidate(passage, sentence, index, float(cosine))
             if candidate.key not in best or candidate.cosine > best[candidate.key].cosine:
@@ -124,16 +131,23 @@ def candidates(retrieval: Retrieval) -> list[Candidate]:
 CONTEXT_TERM_WEIGHT = 0.3  # a follow-up's words from the conversation count this much of the question's own
 
 
+def context_weight(question: str, language: LanguageProfile) -> float:
+    """How much a follow-up leans on the conversation, by how many words of its own it has."""
+    own = len(language.content_tokens(question))
+    return CONTEXT_WEIGHT["bare" if own <= BARE_QUESTION_TERMS else "worded"]
+
+
 def analyse(question: str, pool: Iterable[str], language: LanguageProfile, context: str = "") -> Question:
     """The question's content terms weighted by how rare they are in ``pool`` (the candidate sentences); the words
     of ``context`` (what a follow-up refers to) join them at a lower weight."""
     texts = list(pool)
     own = _terms(question, texts, language, 1.0)
     seen = {t.token.folded for t in own}
-    borrowed = [t for t in _terms(context, texts, language, CONTEXT_TERM_WEIGHT) if t.token.folded not in seen]
+    borrowed = [replace(t, own=False) for t in _terms(context, texts, language, CONTEXT_TERM_WEIGHT)
+                if t.token.folded not in seen]
     tokens = language.tokens(question)
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
-                    frozenset(t.folded for t in (*tokens, *language.tokens(context))))
+                    frozenset(t.folded for t in tokens))
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
@@ -141,7 +155,7 @@ def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) 
     unique = {t.folded: (i, t) for i, t in reversed(list(enumerate(tokens)))
               if not t.is_stop and (len(t.folded) > 1 or t.is_number)}
     terms = []
-    for folded, (i, token) in sorted(unique.items(), key=lambda item: item[1][0]):
+    for i, token in sorted(unique.values(), key=lambda pair: pair[0]):
         frequency = sum(1 for sentence in pool if matches(token, language.tokens(sentence)) > 0)
         weight = scale * (math.log((len(pool) + 1) / (frequency + 1)) + 1.0)
         terms.append(QuestionTerm(token, weight, token.is_capitalized and i > 0 and not token.is_number))
@@ -152,12 +166,20 @@ def matches(term: Token, tokens: Iterable[Token]) -> float:
     """How well ``term`` occurs among ``tokens``: 1 for the word or a lemma of it, FUZZY_MATCH for a typo or a
     shared stem, else 0."""
     best = 0.0
+    acronym = _is_acronym(term)
     for token in tokens:
+        if acronym and not _is_acronym(token):  # UN is not the Un of Kim Jong Un, US not us
+            continue
         if term.lemmas & token.lemmas:
             return 1.0
         if best == 0.0 and _near(term.folded, token.folded):
             best = FUZZY_MATCH
     return best
+
+
+def _is_acronym(token: Token) -> bool:
+    letters = token.text.replace(".", "")
+    return len(letters) > 1 and letters.isupper()
 
 
 @lru_cache(maxsize=200_000)
@@ -182,22 +204,23 @@ def _coverage(question: Question, tokens: list[Token], weighted: bool = True) ->
 def _bigrams(question: Question, tokens: list[Token], language: LanguageProfile) -> float:
     """The share of the question's adjacent word pairs (stop words included) that the sentence repeats."""
     words = [t.folded for t in language.tokens(question.text)]
-    pairs = {(a, b) for a, b in zip(words, words[1:], strict=False)}
+    pairs = set(pairwise(words))
     if not pairs:
         return 0.0
     folded = [t.folded for t in tokens]
-    found = {(a, b) for a, b in zip(folded, folded[1:], strict=False)}
+    found = set(pairwise(folded))
     return len(pairs & found) / len(pairs)
 
 
 def _missing(question: Question, tokens: list[Token]) -> tuple[float, float, float]:
     """(share of the question's names absent, 1 if one of its numbers is absent, weight of its rarest absent term
-    relative to its rarest term)."""
-    absent = [t for t in question.terms if matches(t.token, tokens) == 0.0]
-    names = [t for t in question.terms if t.is_name]
+    relative to its rarest term); a follow-up's words from the conversation are context, not constraints."""
+    own = [t for t in question.terms if t.own]
+    absent = [t for t in own if matches(t.token, tokens) == 0.0]
+    names = [t for t in own if t.is_name]
     missing_names = sum(t.is_name for t in absent) / len(names) if names else 0.0
     missing_numbers = float(any(t.token.is_number for t in absent))
-    heaviest = max((t.weight for t in question.terms), default=1.0)
+    heaviest = max((t.weight for t in own), default=1.0)
     rarest = max((t.weight for t in absent), default=0.0) / heaviest
     return missing_names, missing_numbers, rarest
 
@@ -223,8 +246,9 @@ def _soft(question: Question, window: list[Token], words: WordVectors) -> tuple[
     similarity = words.similarity([t.token.folded for t in question.terms], content)
     soft = np.maximum(lexical, np.where(similarity >= SOFT_MATCH, similarity, 0.0))
     weights = np.array([t.weight for t in question.terms])
-    absent = weights[soft == 0.0]
-    return float(soft @ weights / weights.sum()), float(absent.max() / weights.max()) if absent.size else 0.0
+    own = np.array([t.own for t in question.terms])
+    absent = weights[(soft == 0.0) & own]
+    return float(soft @ weights / weights.sum()), float(absent.max() / weights[own].max()) if absent.size else 0.0
 
 
 def sentence_features(question: Question, found: list[Candidate], language: LanguageProfile,
@@ -257,12 +281,13 @@ def question_features(question: Question, found: list[Candidate], rows: np.ndarr
     top = order[0]
     second = logits[order[1]] if len(order) > 1 else logits[top] - 5.0
     pool = [t for c in found for t in language.tokens(c.sentence.text)]
-    absent = [t for t in question.terms if matches(t.token, pool) == 0.0]
-    names = [t for t in question.terms if t.is_name]
+    own = [t for t in question.terms if t.own]
+    absent = [t for t in own if matches(t.token, pool) == 0.0]
+    names = [t for t in own if t.is_name]
     row = rows[top]
     return np.asarray([
         row[column["terms_soft"]], row[column["soft_missing_rarest"]], logits[top], logits[top] - second,
         row[column["cosine"]], row[column["missing_names"]], row[column["missing_numbers"]], row[column["type_wanted"]],
         row[column["type_found"]], sum(t.is_name for t in absent) / len(names) if names else 0.0,
-        min(len(question.terms), 10) / 10.0, max(c.passage.score for c in found),
+        min(len(own), 10) / 10.0, max(c.passage.score for c in found),
     ])

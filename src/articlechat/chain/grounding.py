@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from articlechat.chain.reader import Reading
+from articlechat.chain.reader import Reading, probability
 from articlechat.chain.retrieval import Passage, Retrieval
 from articlechat.ingest.split import Span
 
@@ -40,11 +40,11 @@ class Grounding:
     notice: str | None = field(default=None)  # why the question cannot be answered at all (language...), if so
 
 
-def number(passages: list[Passage]) -> list[Passage]:
-    """The passages numbered 1.. for citation, in the order given."""
+def number(passages: list[Passage], scores: dict[int, float]) -> list[Passage]:
+    """The passages numbered 1.. for citation, in the order given, each with its score (by ``id``)."""
     for n, passage in enumerate(passages, start=1):
         passage.n = n
-        passage.score = round(passage.score, 4)
+        passage.score = round(scores.get(id(passage), 0.0), 4)
     return passages
 
 
@@ -53,11 +53,13 @@ def ground(retrieval: Retrieval, reading: Reading, top_k: int, threshold: float,
     by the reader's probability: answerable at ``threshold`` or above, or within ``band`` below it (uncertain: for
     an answerer that checks answerability itself)."""
     order: dict[int, Passage] = {}
-    for scored in reading.ranked:
+    scores: dict[int, float] = {}
+    for scored in reading.ranked:  # best first: a passage's first sentence here is its best
         order.setdefault(id(scored.candidate.passage), scored.candidate.passage)
+        scores.setdefault(id(scored.candidate.passage), probability(scored.logit))
     for passage in retrieval.passages:
         order.setdefault(id(passage), passage)
-    kept = number(list(order.values())[:top_k])
+    kept = number(list(order.values())[:top_k], scores)
     logits = {(s.candidate.passage.source, s.candidate.sentence.start): s.logit for s in reading.ranked}
     quoted = [Evidence(c.passage, c.sentence, logits[c.key]) for c in reading.chosen if c.passage in kept]
     chance = reading.probability
@@ -65,13 +67,10 @@ def ground(retrieval: Retrieval, reading: Reading, top_k: int, threshold: float,
     return Grounding(kept, quoted, verdict, retrieval.query, reading.short_answer if verdict.answerable else None)
 
 
-def ground_in_summary(retrieval: Retrieval, summary: list[tuple[Passage, Span]], top_k: int) -> Grounding:
-    """Ground a question about the whole document in its summary sentences; their passages become the sources."""
-    order: dict[int, Passage] = {}
-    for passage, _ in summary:
-        order.setdefault(id(passage), passage)
-    for passage in retrieval.passages:
-        order.setdefault(id(passage), passage)
-    kept = number(list(order.values())[: max(top_k, len({id(p) for p, _ in summary}))])
+def ground_in_summary(retrieval: Retrieval, summary: list[tuple[Passage, Span]]) -> Grounding:
+    """Ground a question about the whole document in its summary sentences; their passages (in text order, score
+    1.0) are the sources."""
+    order = {id(passage): passage for passage, _ in summary}
+    kept = number(list(order.values()), dict.fromkeys(order, 1.0))
     quoted = [Evidence(passage, sentence, 1.0) for passage, sentence in summary]
     return Grounding(kept, quoted, Verdict(bool(quoted), 1.0), retrieval.query)

@@ -24,6 +24,7 @@ from articlechat.chain.features import (
     WordVectors,
     analyse,
     candidates,
+    context_weight,
     question_features,
     sentence_features,
 )
@@ -51,8 +52,10 @@ class LinearModel:
         if tuple(data["features"]) != expected:
             raise ConfigError("The reader model does not match this version's features; refit it with "
                               "scripts/fit_reader.py.")
-        return cls(tuple(data["features"]), np.asarray(data["mean"]), np.asarray(data["scale"]),
-                   np.asarray(data["weights"]), float(data["bias"]))
+        arrays = [np.asarray(data[key], dtype=np.float64) for key in ("mean", "scale", "weights")]
+        if any(a.shape != (len(expected),) for a in arrays) or not all(np.isfinite(a).all() for a in arrays):
+            raise ConfigError("The reader model's weights are malformed; refit it with scripts/fit_reader.py.")
+        return cls(expected, *arrays, float(data["bias"]))
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (what :meth:`from_json` reads)."""
@@ -81,13 +84,17 @@ class ReaderModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> ReaderModel:
-        """The shipped model (or the one at ``path``)."""
-        text = path.read_text() if path else resources.files("articlechat").joinpath(
-            "data", "reader", MODEL_FILE).read_text()
-        data = json.loads(text)
-        return cls(LinearModel.from_json(data["sentence"], SENTENCE_FEATURES),
-                   LinearModel.from_json(data["gate"], QUESTION_FEATURES), float(data["threshold"]),
-                   data.get("provenance", {}))
+        """The shipped model (or the one at ``path``); a missing or malformed file is a configuration error."""
+        try:
+            text = path.read_text() if path else resources.files("articlechat").joinpath(
+                "data", "reader", MODEL_FILE).read_text()
+            data = json.loads(text)
+            return cls(LinearModel.from_json(data["sentence"], SENTENCE_FEATURES),
+                       LinearModel.from_json(data["gate"], QUESTION_FEATURES), float(data["threshold"]),
+                       data.get("provenance", {}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"Cannot read the reader model {path or MODEL_FILE} (ARTICLECHAT_READER_MODEL): "
+                              f"{exc}") from None
 
     @classmethod
     def untrained(cls) -> ReaderModel:
@@ -138,7 +145,7 @@ class Reader:
 
     def features(self, retrieval: Retrieval) -> tuple[list[Candidate], Question, np.ndarray]:
         """The candidate sentences, the analysed question (a follow-up with its context) and their features."""
-        found = candidates(retrieval)
+        found = candidates(retrieval, context_weight(retrieval.question, self.language))
         context = retrieval.query.removesuffix(retrieval.question) if retrieval.is_followup else ""
         question = analyse(retrieval.question, [c.sentence.text for c in found], self.language, context)
         return found, question, sentence_features(question, found, self.language, self.words)

@@ -55,7 +55,8 @@ _DOCUMENT = r"(?:article|piece|op-?ed|story|essay|column|text|post|report|author
 _REQUEST = r"(?:please |can you |could you |would you )?"
 _ASPECT = r"(?:main |central |key |overall )?(?:argument|point|thesis|message|gist|takeaway|conclusion|claim)s?"
 WHOLE_DOCUMENT = re.compile(
-    rf"^\W*{_REQUEST}(?:summari[sz]e|sum up|give (?:me )?(?:a |the )?(?:short |brief |quick )?(?:summary|gist|overview))"
+    rf"^\W*{_REQUEST}(?:summari[sz]e|sum up|give (?:me )?(?:a |the )?(?:short |brief |quick )?"
+    rf"(?:summary|gist|overview))"
     rf"(?: (?:of )?(?:the|this) {_DOCUMENT})?(?: for me)?(?: please)?\W*$"
     rf"|^\W*what(?:'s| is| are) (?:the|this) {_DOCUMENT}(?:'s)? (?:about|saying|arguing|{_ASPECT})\W*$"
     rf"|^\W*(?:tl;?dr|gist|summary|in a nutshell)\W*$"
@@ -66,7 +67,11 @@ WHOLE_DOCUMENT = re.compile(
 )
 TITLE_QUESTION = re.compile(rf"^\W*what(?:'s| is) the (?:title|headline)(?: of (?:the|this) {_DOCUMENT})?\W*$"
                             rf"|^\W*what is (?:the|this) {_DOCUMENT} called\W*$", re.IGNORECASE)
-BYLINE = re.compile(r"^\s*By\s+[A-Z]")
+BYLINE = re.compile(r"^\s*By\s+(?P<name>[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*)*)")
+AUTHOR_QUESTION = re.compile(
+    rf"^\W*(?:who (?:wrote|authored|is the (?:author|writer) of) (?:the|this) {_DOCUMENT}|who (?:is|was) the "
+    rf"(?:author|writer|columnist)|who wrote (?:it|this)|what is the (?:author|writer)'s name|by whom was (?:the|this)"
+    rf" {_DOCUMENT} written)\W*$", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -80,6 +85,45 @@ def _lexicon() -> list[bytes]:
         raise ConfigError("The lemminflect package is missing; reinstall articlechat.")
     table = Path(spec.submodule_search_locations[0]) / "resources" / "lemma_lu.csv.gz"
     return gzip.decompress(table.read_bytes()).split(b"\n")
+
+
+def _listed(word: str) -> bool:
+    """Whether the lemma table lists ``word`` as a common word."""
+    lines = _lexicon()
+    key = word.encode()
+    at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
+    return at < len(lines) and lines[at].startswith(key + b",")
+
+
+_DEMONYM = re.compile(r"(?:an|ese|ish)$")  # Russian, Korean, Chinese, British: adjectives, not names
+
+
+TITLES = frozenset("""
+president prime minister chancellor king queen prince princess emperor empress pope sir lord lady mr mrs ms dr
+general governor senator mayor judge professor saint st bishop duke
+""".split())
+
+
+def _words(run: str) -> list[str]:
+    return [w.strip(".,'\u2019").lower() for w in run.split()]
+
+
+def is_proper_name(run: str) -> bool:
+    """Whether a run of capitalised words names someone or somewhere: a title and a name (President Trump), or a
+    word no dictionary lists (Putin, Hanoi) and no nationality adjective (Russian President, North Korean) or date
+    (April)."""
+    words = _words(run)
+    if _DATE.fullmatch(run) or any(_DEMONYM.search(w) and len(w) > 4 and not _listed(w) for w in words):
+        return False
+    if len(words) > 1 and words[0] in TITLES and words[-1] not in TITLES:
+        return True
+    return any(not _listed(w) for w in words if w not in STOPWORDS)
+
+
+def person_likeness(run: str) -> int:
+    """How surely a name is a person's: with a title, then several words (first and last name), then one word."""
+    words = _words(run)
+    return 2 if words[0] in TITLES else int(len(words) > 1)
 
 
 @lru_cache(maxsize=100_000)
@@ -106,9 +150,13 @@ PROFILE = LanguageProfile(
     lemmatize=lemmatize,
     answer_types=ANSWER_TYPES,
     type_patterns=TYPE_PATTERNS,
+    is_proper_name=is_proper_name,
+    person_likeness=person_likeness,
+    negation_suffix="n't",
     whole_document=WHOLE_DOCUMENT,
     title_question=TITLE_QUESTION,
     byline=BYLINE,
+    author_question=AUTHOR_QUESTION,
     decline_template="The article doesn't say. I couldn't find an answer to that in {where}, so I won't guess.",
     unsupported_template="I can only answer questions in {language} for now; please ask in {language}.",
 )

@@ -11,6 +11,7 @@ from functools import lru_cache
 from articlechat.errors import InvalidInput
 
 AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
+NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class LanguageProfile:
     type_patterns: dict[AnswerType, re.Pattern[str]]
     whole_document: re.Pattern[str]
     title_question: re.Pattern[str]
-    byline: re.Pattern[str]
+    byline: re.Pattern[str]  # with a group "name"
+    author_question: re.Pattern[str]
+    is_proper_name: Callable[[str], bool]
+    person_likeness: Callable[[str], int]
+    negation_suffix: str
     decline_template: str
     unsupported_template: str
     word: re.Pattern[str] = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:['\u2019-]\w+)*")  # U.S. is one word
@@ -61,7 +66,11 @@ class LanguageProfile:
     def type_matches(self, kind: AnswerType, text: str) -> list[str]:
         """The pieces of ``text`` of answer type ``kind`` (names for "person", dates for "date"...), in order."""
         pattern = self.type_patterns.get(kind)
-        return [m.group() for m in pattern.finditer(text)] if pattern else []
+        found = [m.group() for m in pattern.finditer(text)] if pattern else []
+        if kind not in NAMED_TYPES:
+            return found
+        names = [f for f in found if self.is_proper_name(f)]
+        return sorted(names, key=self.person_likeness, reverse=True) if kind == "person" else names
 
     def refers_back(self, question: str) -> bool:
         """Whether a question leans on the conversation (a pronoun, or too few words of its own)."""
@@ -69,7 +78,9 @@ class LanguageProfile:
         return any(t.folded in self.anaphora for t in tokens) or len(self.content_tokens(question)) <= 2
 
     def asks_about_document(self, question: str) -> str | None:
-        """"title" or "gist" when the question is about the document as a whole, else None."""
+        """"author", "title" or "gist" when the question is about the document as a whole, else None."""
+        if self.author_question.search(question):
+            return "author"
         if self.title_question.search(question):
             return "title"
         if self.whole_document.search(question):
@@ -78,7 +89,8 @@ class LanguageProfile:
 
     def is_negated(self, text: str) -> bool:
         """Whether ``text`` holds a negation word."""
-        return any(t.folded in self.negations for t in self.tokens(text))
+        suffix = self.negation_suffix
+        return any(t.folded in self.negations or (suffix and t.folded.endswith(suffix)) for t in self.tokens(text))
 
     def looks_like(self, text: str, minimum_share: float = 0.12) -> bool:
         """Whether ``text`` reads as this language: enough of its words are this language's stopwords.
