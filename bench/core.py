@@ -1,6 +1,9 @@
 """Benchmark the offline core: ingest throughput, warm in-process answer latency, cold CLI ask (wall time, peak RSS).
 
-    .venv/bin/python bench/core.py [--json] [--rounds 5] [--cold-runs 5]
+    .venv/bin/python bench/core.py [--json] [--rounds 5] [--cold-runs 5] [--before REV] [--repeats 3] [--ingest-only]
+
+Ingest is measured before (the code of git revision REV, exported from this repository) and after (this checkout),
+each in fresh processes, in turns, in the same run.
 
 Prints medians; the machines are shared and noisy, so compare numbers from one run, not across runs.
 """
@@ -18,14 +21,15 @@ import time
 from pathlib import Path
 
 from articlechat.config import Settings
-from articlechat.embeddings import build_embeddings, ingest_threads
+from articlechat.embeddings import build_embeddings
 from articlechat.history import SessionStore
-from articlechat.ingest import Ingestor, bundled_article
-from articlechat.ingest.load import LoadedDocument, parse_document
-from articlechat.ingest.pipeline import EMBED_BATCH_TEXTS
+from articlechat.ingest import Ingestor
 from articlechat.store import ArticleStore
 
-SHARED = Path(os.environ.get("ARTICLECHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ARTICLECHAT_SHARED", REPO.parent / "shared"))  # ../shared
+BUNDLED_FILE = REPO / "src" / "articlechat" / "data" / "articles" / "russia-north-korea-talks.txt"
+BEFORE_REVISION = "5652255"  # the code before the ingest work of issue 11 (one document at a time, one thread)
 DEV_SET = SHARED / "eval" / "qa_dev.jsonl"
 SQUAD_ARTICLES = DEV_SET.parent / "squad-dev" / "articles"
 COLD_QUESTION = "Who did Kim Jong Un meet on the 25th of April?"
@@ -37,34 +41,50 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-def bench_documents() -> list[LoadedDocument]:
-    """Real, distinct articles: the bundled op-ed and the Wikipedia articles of the SQuAD dev set."""
-    docs = [bundled_article()]
-    for path in sorted(SQUAD_ARTICLES.glob("*.txt")):
-        docs.append(parse_document(path.read_text(encoding="utf-8"), "text", path.name))
-    return docs
+def bench_files() -> list[Path]:
+    """Real, distinct articles as files: the bundled op-ed and the Wikipedia articles of the SQuAD dev set."""
+    return [BUNDLED_FILE, *sorted(SQUAD_ARTICLES.glob("*.txt"))]
 
 
-def _ingest_once(data_dir: Path, docs: list[LoadedDocument], threads: int | None, batch_texts: int) -> dict:
-    settings = Settings(_env_file=None, data_dir=data_dir)
-    store = ArticleStore(settings, build_embeddings(settings, threads))
-    cpu, wall = time.process_time(), time.perf_counter()
-    report = Ingestor(store, batch_texts).ingest_documents([(d.id, d) for d in docs])
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"passages": report.passages, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-            "passages_per_cpu_s": round(report.passages / cpu, 1), "passages_per_s": round(report.passages / wall, 1)}
+def export_src(revision: str, target: Path) -> Path:
+    """The ``src`` folder of ``revision`` of this repository, exported into ``target`` (no worktree is made)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "src"], check=True, capture_output=True)
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
 
 
-def bench_ingest(data_dir: Path) -> dict[str, object]:
-    """Ingest the same real articles into fresh stores twice, in one run: as before (one document at a time, its
-    passages and sentences embedded apart, the model on one thread) and as now (texts batched across documents and
-    embedded once each, the model on every core). Passages per CPU-second and per second of wall time."""
-    docs = bench_documents()
-    before = _ingest_once(data_dir / "before", docs, 1, 1)
-    after = _ingest_once(data_dir / "after", docs, ingest_threads(Settings(_env_file=None)), EMBED_BATCH_TEXTS)
-    return {"documents": len(docs), "before": before, "after": after,
-            "cpu_speedup": round(after["passages_per_cpu_s"] / before["passages_per_cpu_s"], 2),
-            "wall_speedup": round(after["passages_per_s"] / before["passages_per_s"], 2),
+def _ingest_once(src: Path, data_dir: Path) -> dict[str, float]:
+    """One ingest of the bench files into a fresh store by the code in ``src``, in a process of its own."""
+    command = [sys.executable, str(Path(__file__).with_name("ingest_once.py")), str(data_dir),
+               *map(str, bench_files())]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, object]:
+    cpu = statistics.median(r["cpu_s"] for r in runs)
+    wall = statistics.median(r["wall_s"] for r in runs)
+    passages = runs[0]["passages"]
+    return {"passages": passages, "repeats": len(runs), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+            "cpu_s_runs": [round(r["cpu_s"], 2) for r in runs],
+            "passages_per_cpu_s": round(passages / cpu, 1), "passages_per_s": round(passages / wall, 1)}
+
+
+def bench_ingest(data_dir: Path, before: str = BEFORE_REVISION, repeats: int = 3) -> dict[str, object]:
+    """Ingest the same real articles into fresh stores with the code of revision ``before`` and with this checkout's
+    code, in turns (``repeats`` times each, so that both see the same load), the way `articlechat ingest` runs in
+    each version. Medians of passages per CPU-second (sentence vectors included) and per second of wall time."""
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    srcs = {"before": export_src(before, data_dir / "before-src"), "after": REPO / "src"}
+    for repeat in range(repeats):
+        for label, src in srcs.items():
+            runs[label].append(_ingest_once(src, data_dir / f"{label}-{repeat}"))
+    result = {label: _medians(r) for label, r in runs.items()}
+    after, earlier = result["after"], result["before"]
+    return {"documents": len(bench_files()), "revision": before, **result,
+            "cpu_speedup": round(earlier["cpu_s"] / after["cpu_s"] * after["passages"] / earlier["passages"], 2),
+            "wall_speedup": round(after["passages_per_s"] / earlier["passages_per_s"], 2),
             "chunks": after["passages"], "chunks_per_s": after["passages_per_s"]}
 
 
@@ -121,26 +141,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="passes over the dev questions")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold CLI processes")
+    parser.add_argument("--before", default=BEFORE_REVISION, help="git revision whose ingest is the 'before'")
+    parser.add_argument("--repeats", type=int, default=3, help="ingests of each version (medians are reported)")
+    parser.add_argument("--ingest-only", action="store_true", help="only the ingest benchmark")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {
-            "ingest": bench_ingest(Path(tmp) / "ingest"),
-            "warm_ask": bench_warm(Path(tmp) / "warm", args.rounds),
-            "cold_cli_ask": bench_cold(Path(tmp) / "warm", args.cold_runs),
-        }
+        results: dict[str, dict] = {"ingest": bench_ingest(Path(tmp) / "ingest", args.before, args.repeats)}
+        if not args.ingest_only:
+            results["warm_ask"] = bench_warm(Path(tmp) / "warm", args.rounds)
+            results["cold_cli_ask"] = bench_cold(Path(tmp) / "warm", args.cold_runs)
     if args.json:
         print(json.dumps(results))
         return
-    ingest, warm, cold = results["ingest"], results["warm_ask"], results["cold_cli_ask"]
+    ingest = results["ingest"]
     for label in ("before", "after"):
         run = ingest[label]
-        print(f"ingest {label:<7}  {run['passages_per_cpu_s']:.1f} passages/CPU-s  "
-              f"{run['passages_per_s']:.1f} passages/s  ({run['passages']} passages with their sentence vectors)")
-    print(f"warm ask        p50 {warm['p50_ms']:.1f} ms  p95 {warm['p95_ms']:.1f} ms  ({warm['asks']} answers)")
-    print(f"cold CLI ask    {cold['wall_s_median']:.2f} s median wall, {cold['peak_rss_mb']:.0f} MB peak RSS "
-          f"({cold['runs']} runs)")
-
+        print(f"ingest {label:<7}  {run['passages_per_cpu_s']:.1f} passages/CPU-s  {run['passages_per_s']:.1f} "
+              f"passages/s  ({run['passages']} passages with their sentence vectors; median of {run['repeats']}, "
+              f"CPU-s {run['cpu_s_runs']})")
+    print(f"ingest ratio    {ingest['cpu_speedup']:.2f}x passages per CPU-second, {ingest['wall_speedup']:.2f}x per "
+          f"second (before: revision {ingest['revision']})")
+    if "warm_ask" in results:
+        warm, cold = results["warm_ask"], results["cold_cli_ask"]
+        print(f"warm ask        p50 {warm['p50_ms']:.1f} ms  p95 {warm['p95_ms']:.1f} ms  ({warm['asks']} answers)")
+        print(f"cold CLI ask    {cold['wall_s_median']:.2f} s median wall, {cold['peak_rss_mb']:.0f} MB peak RSS "
+              f"({cold['runs']} runs)")
 
 if __name__ == "__main__":
     main()

