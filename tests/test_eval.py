@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import httpx
@@ -366,6 +367,7 @@ def load_fit_script():
     """scripts/fit_reader.py as a module."""
     spec = importlib.util.spec_from_file_location("fit_reader", REPO / "scripts" / "fit_reader.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

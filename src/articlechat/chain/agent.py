@@ -113,9 +113,10 @@ class Agent:
         if grounding.verdict.answerable:
             composed = yield from self.answerer.compose(question, history, grounding)
         if composed is None or composed.declined:
-            composed = Composed(decline_message(grounding, self.language), set())
+            fallback = bool(composed and composed.fallback)
+            composed = Composed(decline_message(grounding, self.language), set(), fallback, declined=True)
             yield Token(composed.text)
-        answered = not composed.declined and grounding.verdict.answerable and bool(composed.cited)
+        answered = not composed.declined and bool(composed.cited)
         answer = Answer(answer=composed.text, answered=answered, session_id=session.id,
                         sources=sources_of(grounding, composed.cited), backend=self.backend_name,
                         fallback=composed.fallback, short_answer=grounding.short_answer if answered else None)

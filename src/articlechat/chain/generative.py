@@ -187,6 +187,8 @@ class GenerativeAnswerer:
             log.warning(describe_failure(exc, self.settings, "answered extractively instead"))
             if citations.text:  # part of the model's answer was shown: set the extractive one apart
                 yield Token("\n\n")
+            if not grounding.verdict.quotable:  # the reader alone would not answer: decline, as it would
+                return Composed("", set(), fallback=True, declined=True)
             composed = yield from self.fallback.compose(question, history, grounding)
             return composed._replace(fallback=True)
         if citations.text.strip().rstrip(".").upper() == NOT_IN_ARTICLE:

@@ -26,6 +26,7 @@ class Verdict:
     answerable: bool
     confidence: float
     certain: bool = True
+    quotable: bool = True  # whether the extractive answerer alone would answer (at the threshold itself)
 
 
 @dataclass
@@ -63,7 +64,8 @@ def ground(retrieval: Retrieval, reading: Reading, top_k: int, threshold: float,
     logits = {(s.candidate.passage.source, s.candidate.sentence.start): s.logit for s in reading.ranked}
     quoted = [Evidence(c.passage, c.sentence, logits[c.key]) for c in reading.chosen if c.passage in kept]
     chance = reading.probability
-    verdict = Verdict(bool(quoted) and chance >= threshold - band, round(chance, 4), abs(chance - threshold) > band)
+    verdict = Verdict(bool(quoted) and chance >= threshold - band, round(chance, 4), abs(chance - threshold) > band,
+                      bool(quoted) and chance >= threshold)
     return Grounding(kept, quoted, verdict, retrieval.query, reading.short_answer if verdict.answerable else None)
 
 
