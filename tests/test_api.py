@@ -23,7 +23,7 @@ MAX_REQUEST_BYTES = 20_000
 MAX_MESSAGES = 8
 PUBLISHER = "https://publisher.example"
 QUESTION = "Who did Kim Jong Un meet on the 25th of April?"
-FIRST, FOLLOW_UP = "Who did Kim Jong Un meet in April?", "What seat does his country hold at the UN?"
+FIRST, FOLLOW_UP = "Who did Kim Jong Un meet in April?", "When did that happen?"
 LIGHTHOUSE = b"""# The Vey Lighthouse
 
 The Vey lighthouse was built in 1887 by the engineer Maria Keller on the northern cliffs of the island of Vey.
@@ -140,7 +140,7 @@ def test_follow_ups_within_a_session_and_its_messages(http: httpx.Client) -> Non
     first = ask(http, FIRST)
     follow = ask(http, FOLLOW_UP, session_id=first.session_id)
     assert follow.session_id == first.session_id
-    assert follow.answered and "permanent" in follow.answer.lower()
+    assert follow.answered and "25th of april" in follow.answer.lower()
 
     response = http.get(f"/api/sessions/{first.session_id}/messages")
     assert response.status_code == 200
@@ -246,7 +246,7 @@ def test_openai_messages_history_is_the_conversation(ai: openai.OpenAI, http: ht
                 {"role": "assistant", "content": "Kim Jong Un met Vladimir Putin, the Russian President. [1]"},
                 {"role": "user", "content": [{"type": "text", "text": FOLLOW_UP}]}]
     completion = ai.chat.completions.create(model="articlechat", messages=messages, store=True)
-    assert "permanent" in (completion.choices[0].message.content or "").lower()
+    assert "25th of april" in (completion.choices[0].message.content or "").lower()
     session_id = (completion.model_extra or {})["session_id"]
     history = http.get(f"/api/sessions/{session_id}/messages").json()["messages"]
     assert [m["content"] for m in history[::2]] == [FIRST, FOLLOW_UP]

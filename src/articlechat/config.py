@@ -67,7 +67,13 @@ class Settings(BaseSettings):
 
     # Retrieval and answering
     top_k: int = Field(4, ge=1, le=20)
-    decline_threshold: float = Field(0.25, ge=-1.0, le=1.0, description="Minimum evidence score to answer.")
+    decline_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="Minimum probability (from the fitted reader) that the quoted sentence "
+        "answers, to answer at all; unset = the threshold calibrated with the shipped model.")
+    reader_model: Path | None = Field(None, description="A reader model file made by scripts/fit_reader.py; unset = "
+                                      "the one shipped with articlechat.")
+    uncertain_band: float = Field(0.15, ge=0.0, le=1.0, description="With a generative backend, questions within "
+                                  "this much of the threshold go to the model, which may still decline.")
     max_question_chars: int = Field(1000, ge=10, le=100_000)
     history_turns: int = Field(3, ge=0, le=50, description="Earlier turns used to resolve follow-ups.")
 

@@ -14,7 +14,8 @@ class Source(BaseModel):
     title: str | None = None
     start: int = Field(description="Character offset of the passage in the document's cleaned text.")
     end: int
-    score: float = Field(description="Cosine similarity of the passage to the (resolved) question.")
+    score: float = Field(description="The reader's probability that the passage's best sentence holds the answer "
+                                     "(sources are ranked by it); 1.0 for the passages a summary quotes.")
     cited: bool = False
 
 
@@ -23,6 +24,8 @@ class Answer(BaseModel):
 
     answer: str
     answered: bool
+    short_answer: str | None = Field(None, description="The name, date, number or place asked for, when the quoted "
+                                                       "sentence holds one; null otherwise.")
     session_id: str
     sources: list[Source]
     backend: str = "extractive"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from articlechat.config import Settings
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
 
     from articlechat.chain.agent import Agent
+    from articlechat.chain.answering import Answerer
+    from articlechat.chain.reader import Reader
 
 
 def open_store(settings: Settings, verify: bool = True, ingesting: bool = False,
@@ -33,14 +36,36 @@ def build_agent(settings: Settings, store: ArticleStore | None = None,
                 callbacks: list[BaseCallbackHandler] | None = None, sessions: SessionStore | None = None) -> Agent:
     """The agent for the configured answer backend; ``callbacks`` (LangChain handlers) see every model call."""
     from articlechat.chain.agent import Agent
+    from articlechat.chain.features import WordVectors
+    from articlechat.chain.reader import Reader, ReaderModel, shipped_model
+    from articlechat.language import profile_for
 
     store = store or open_store(settings)
     sessions = sessions or open_sessions(settings)
-    if settings.answer_backend == "extractive":
-        return Agent(settings, store, sessions)
-    from articlechat.chain.generative import CONDENSE_MAX_TOKENS, GenerativeAgent
+    model = ReaderModel.load(settings.reader_model) if settings.reader_model else shipped_model()
+    reader = Reader(model, profile_for("en"), WordVectors(store.backend.vectors))
+    answerer = ANSWERERS[settings.answer_backend](settings, store, reader, callbacks)
+    return Agent(settings, store, sessions, answerer, reader)
+
+
+def _extractive(settings: Settings, store: ArticleStore, reader: Reader,
+                callbacks: list[BaseCallbackHandler] | None) -> Answerer:
+    from articlechat.chain.extractive import ExtractiveAnswerer
+
+    return ExtractiveAnswerer()
+
+
+def _generative(settings: Settings, store: ArticleStore, reader: Reader,
+                callbacks: list[BaseCallbackHandler] | None) -> Answerer:
+    from articlechat.chain.generative import CONDENSE_MAX_TOKENS, GenerativeAnswerer
     from articlechat.llm import build_chat_model
 
     # Condensing a follow-up is optional: one try, and the extractive resolution stands when it fails.
     condense_model = build_chat_model(settings, max_tokens=CONDENSE_MAX_TOKENS, max_retries=0)
-    return GenerativeAgent(settings, store, sessions, build_chat_model(settings), condense_model, callbacks)
+    return GenerativeAnswerer(settings, build_chat_model(settings), reader, store.backend, condense_model, callbacks)
+
+
+# The answer backends, by the name ARTICLECHAT_ANSWER_BACKEND (or --llm) gives.
+ANSWERERS: dict[str, Callable[[Settings, ArticleStore, Reader, list[BaseCallbackHandler] | None], Answerer]] = {
+    "extractive": _extractive, "openai": _generative, "llamacpp": _generative,
+}

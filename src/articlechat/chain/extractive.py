@@ -1,17 +1,35 @@
-"""The offline answerer: quote the sentences of the retrieved passages that best answer the question."""
+"""The offline answerer: the short answer when there is one, then the quoted sentence(s), each cited as [n]."""
 
 from __future__ import annotations
 
-from articlechat.chain.grounding import Evidence
+from collections.abc import Generator
 
-SECOND_SENTENCE_RATIO = 0.92
+from articlechat.chain.answering import Composed, Token
+from articlechat.chain.grounding import Grounding
+from articlechat.history import Turn
 
 
-def extract_answer(evidence: list[Evidence]) -> tuple[str, set[int]]:
-    """The best sentence (and a close runner-up), each cited as [n]; returns (text, cited passage numbers)."""
-    chosen = evidence[:1]
-    if len(evidence) > 1 and evidence[1].score >= SECOND_SENTENCE_RATIO * evidence[0].score:
-        chosen.append(evidence[1])
-    chosen.sort(key=lambda e: (e.passage.source, e.sentence.start))
-    text = " ".join(f"{e.sentence.text.strip()} [{e.passage.n}]" for e in chosen)
-    return text, {e.passage.n for e in chosen}
+def quote(grounding: Grounding) -> tuple[str, set[int]]:
+    """The answer text and the passage numbers it cites."""
+    quoted = sorted(grounding.quoted, key=lambda e: (e.passage.n, e.sentence.start)) if len(
+        {e.passage.source for e in grounding.quoted}) > 1 else sorted(grounding.quoted, key=lambda e: e.sentence.start)
+    body = " ".join(f"{e.sentence.text.strip()} [{e.passage.n}]" for e in quoted)
+    lead = f"{grounding.short_answer}. " if grounding.short_answer else ""
+    return lead + body, {e.passage.n for e in quoted}
+
+
+class ExtractiveAnswerer:
+    """Quotes the article: no model, no network."""
+
+    name = "extractive"
+    checks_answerability = False
+
+    def resolve(self, question: str, history: list[Turn]) -> str | None:
+        """No rewriting: the reader resolves follow-ups itself."""
+        return None
+
+    def compose(self, question: str, history: list[Turn], grounding: Grounding) -> Generator[Token, None, Composed]:
+        """The quoted answer, in one piece."""
+        text, cited = quote(grounding)
+        yield Token(text)
+        return Composed(text, cited)

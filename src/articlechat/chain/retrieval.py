@@ -8,8 +8,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from articlechat.chain.lexical import refers_back
-from articlechat.history import Turn
 from articlechat.ingest.pipeline import decode_vectors
 from articlechat.ingest.split import Span
 from articlechat.store import ArticleStore, Hit
@@ -44,13 +42,6 @@ class Retrieval:
     def is_followup(self) -> bool:
         """Whether the query adds conversation context to the question."""
         return self.query != self.question
-
-
-def standalone_query(question: str, history: list[Turn]) -> str:
-    """The question with the previous question prepended when it refers back to the conversation."""
-    if history and refers_back(question):
-        return f"{history[-1].question} {question}"
-    return question
 
 
 @lru_cache(maxsize=4096)
@@ -97,6 +88,15 @@ class Retriever:
         hits = sorted(best.values(), key=lambda h: h.score, reverse=True)[: self.candidates]
         passages = [_passage(hit, backend.dimension()) for hit in hits]
         return Retrieval(question, query, vectors[0], vectors[-1], passages)
+
+    def document(self, source: str, vector: np.ndarray) -> list[Passage]:
+        """Every passage of document ``source``, in text order, scored against ``vector``."""
+        record = self.store.record(source)
+        if record is None or not record.passages:
+            return []
+        dimension = self.store.backend.dimension()
+        hits = self.store.search(vector.tolist(), record.passages, source=source)
+        return sorted((_passage(hit, dimension) for hit in hits), key=lambda p: p.start)
 
     def opening(self, source: str) -> Passage | None:
         """The first passage of document ``source``."""

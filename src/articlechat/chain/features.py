@@ -1,0 +1,293 @@
+"""What the reader's models see: features of the question and of each candidate sentence with its neighbours.
+
+Every feature is language-neutral arithmetic over the language profile's tokens: the profile decides what a word, a
+stop word, a lemma, a negation and an answer type are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from itertools import pairwise
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from articlechat.chain.retrieval import Passage, Retrieval
+from articlechat.ingest.split import Span
+from articlechat.language import LanguageProfile, Token
+
+FUZZY_MATCH = 0.8  # a typo or a shared stem counts for this much of an exact (lemma) match
+MIN_FUZZY_LENGTH = 5  # shorter words match only exactly: "cat" is not "car"
+MAX_EDIT_SHARE = 0.2  # at most one edit per five letters
+# For a follow-up, the resolved query's similarity counts this much: more when the question has almost no words of
+# its own ("When did that happen?"), less when it names what it asks about ("What seat does his country hold?").
+CONTEXT_WEIGHT = {"bare": 0.5, "worded": 0.2}
+BARE_QUESTION_TERMS = 1
+
+SENTENCE_FEATURES = (
+    "terms_soft", "soft_missing_rarest", "cosine", "cosine_gap", "cosine_rank", "passage_score", "terms_sentence",
+    "terms_window", "terms_plain",
+    "bigrams", "missing_names", "missing_numbers", "missing_rarest", "type_wanted", "type_found",
+    "negation_mismatch", "is_title", "length",
+)
+QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise paraphrased questions
+    "best_terms_soft", "best_soft_missing_rarest", "best_logit", "margin", "best_cosine", "best_missing_names",
+    "best_missing_numbers", "type_wanted", "best_type_found", "absent_names", "question_terms", "best_passage_score",
+)
+
+
+SOFT_MATCH = 0.55  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
+
+
+class WordVectors:
+    """Embeddings of single words, cached (the same article's words recur across questions)."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = 50_000) -> None:
+        self.embed = embed
+        self.capacity = capacity
+        self.cache: dict[str, np.ndarray] = {}
+
+    def of(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        """word -> unit vector for every word given, embedding the new ones in one batch."""
+        wanted = list(dict.fromkeys(words))
+        new = [w for w in wanted if w not in self.cache]
+        if new:
+            if len(self.cache) + len(new) > self.capacity:
+                self.cache.clear()
+            self.cache.update(zip(new, self.embed(new), strict=True))
+        return {w: self.cache[w] for w in wanted}
+
+    def similarity(self, terms: list[str], words: list[str]) -> np.ndarray:
+        """For each term, its best cosine to any of ``words`` (0 when there are none)."""
+        if not terms or not words:
+            return np.zeros(len(terms))
+        vectors = self.of([*terms, *words])
+        a = np.stack([vectors[t] for t in terms])
+        b = np.stack([vectors[w] for w in words])
+        return (a @ b.T).max(axis=1)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence that may answer the question, with its place in the text and its neighbours."""
+
+    passage: Passage
+    sentence: Span
+    index: int  # in passage.sentences
+    cosine: float
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Identifies the sentence in the store (overlapping passages repeat sentences)."""
+        return self.passage.source, self.sentence.start
+
+    def window(self) -> list[Span]:
+        """The sentence with its neighbours in the passage."""
+        return self.passage.sentences[max(0, self.index - 1) : self.index + 2]
+
+
+@dataclass(frozen=True)
+class QuestionTerm:
+    """A content word of the question, with its weight (rarer among the candidates = heavier)."""
+
+    token: Token
+    weight: float
+    is_name: bool
+    own: bool = True  # False for a follow-up's words taken from the conversation
+
+
+@dataclass(frozen=True)
+class Question:
+    """The question as the reader sees it."""
+
+    text: str
+    terms: tuple[QuestionTerm, ...]
+    wanted: str  # the expected answer type, "" when any
+    negated: bool
+    folded_words: frozenset[str]
+
+
+def candidates(retrieval: Retrieval, context_weight: float) -> list[Candidate]:
+    """Every sentence of the retrieved passages, once each (at its best similarity), best first; for a follow-up,
+    the similarity to the resolved query counts ``context_weight``."""
+    best: dict[tuple[str, int], Candidate] = {}
+    for passage in retrieval.passages:
+        if not passage.sentences:
+            continue
+        similarity = passage.sentence_vectors @ retrieval.question_vector
+        if retrieval.is_followup:
+            context = passage.sentence_vectors @ retrieval.query_vector
+            similarity = (1 - context_weight) * similarity + context_weight * context
+        for index, (sentence, cosine) in enumerate(zip(passage.sentences, similarity, strict=True)):
+            candidate = Candidate(passage, sentence, index, float(cosine))
+            if candidate.key not in best or candidate.cosine > best[candidate.key].cosine:
+                best[candidate.key] = candidate
+    return sorted(best.values(), key=lambda c: c.cosine, reverse=True)
+
+
+CONTEXT_TERM_WEIGHT = 0.3  # a follow-up's words from the conversation count this much of the question's own
+
+
+def context_weight(question: str, language: LanguageProfile) -> float:
+    """How much a follow-up leans on the conversation, by how many words of its own it has."""
+    own = len(language.content_tokens(question))
+    return CONTEXT_WEIGHT["bare" if own <= BARE_QUESTION_TERMS else "worded"]
+
+
+def analyse(question: str, pool: Iterable[str], language: LanguageProfile, context: str = "") -> Question:
+    """The question's content terms weighted by how rare they are in ``pool`` (the candidate sentences); the words
+    of ``context`` (what a follow-up refers to) join them at a lower weight."""
+    texts = list(pool)
+    own = _terms(question, texts, language, 1.0)
+    seen = {t.token.folded for t in own}
+    borrowed = [replace(t, own=False) for t in _terms(context, texts, language, CONTEXT_TERM_WEIGHT)
+                if t.token.folded not in seen]
+    tokens = language.tokens(question)
+    return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
+                    frozenset(t.folded for t in tokens))
+
+
+def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
+    tokens = language.tokens(text)
+    unique = {t.folded: (i, t) for i, t in reversed(list(enumerate(tokens)))
+              if not t.is_stop and (len(t.folded) > 1 or t.is_number)}
+    terms = []
+    for i, token in sorted(unique.values(), key=lambda pair: pair[0]):
+        frequency = sum(1 for sentence in pool if matches(token, language.tokens(sentence)) > 0)
+        weight = scale * (math.log((len(pool) + 1) / (frequency + 1)) + 1.0)
+        terms.append(QuestionTerm(token, weight, token.is_capitalized and i > 0 and not token.is_number))
+    return tuple(terms)
+
+
+def matches(term: Token, tokens: Iterable[Token]) -> float:
+    """How well ``term`` occurs among ``tokens``: 1 for the word or a lemma of it, FUZZY_MATCH for a typo or a
+    shared stem, else 0."""
+    best = 0.0
+    acronym = _is_acronym(term)
+    for token in tokens:
+        if acronym and not _is_acronym(token):  # UN is not the Un of Kim Jong Un, US not us
+            continue
+        if term.lemmas & token.lemmas:
+            return 1.0
+        if best == 0.0 and _near(term.folded, token.folded):
+            best = FUZZY_MATCH
+    return best
+
+
+def _is_acronym(token: Token) -> bool:
+    letters = token.text.replace(".", "")
+    return len(letters) > 1 and letters.isupper()
+
+
+@lru_cache(maxsize=200_000)
+def _near(first: str, second: str) -> bool:
+    """A typo apart, or the same stem (violations ~ violating), for words long enough to tell."""
+    if min(len(first), len(second)) < MIN_FUZZY_LENGTH or first[:2] != second[:2]:
+        return False
+    if first[:6] == second[:6] and min(len(first), len(second)) >= 6:
+        return True
+    limit = int(MAX_EDIT_SHARE * max(len(first), len(second)))
+    return limit >= 1 and Levenshtein.distance(first, second, score_cutoff=limit) <= limit
+
+
+def _coverage(question: Question, tokens: list[Token], weighted: bool = True) -> float:
+    terms = question.terms
+    if not terms:
+        return 0.0
+    weight = (lambda t: t.weight) if weighted else (lambda t: 1.0)
+    return sum(weight(t) * matches(t.token, tokens) for t in terms) / sum(weight(t) for t in terms)
+
+
+def _bigrams(question: Question, tokens: list[Token], language: LanguageProfile) -> float:
+    """The share of the question's adjacent word pairs (stop words included) that the sentence repeats."""
+    words = [t.folded for t in language.tokens(question.text)]
+    pairs = set(pairwise(words))
+    if not pairs:
+        return 0.0
+    folded = [t.folded for t in tokens]
+    found = set(pairwise(folded))
+    return len(pairs & found) / len(pairs)
+
+
+def _missing(question: Question, tokens: list[Token]) -> tuple[float, float, float]:
+    """(share of the question's names absent, 1 if one of its numbers is absent, weight of its rarest absent term
+    relative to its rarest term); a follow-up's words from the conversation are context, not constraints."""
+    own = [t for t in question.terms if t.own]
+    absent = [t for t in own if matches(t.token, tokens) == 0.0]
+    names = [t for t in own if t.is_name]
+    missing_names = sum(t.is_name for t in absent) / len(names) if names else 0.0
+    missing_numbers = float(any(t.token.is_number for t in absent))
+    heaviest = max((t.weight for t in own), default=1.0)
+    rarest = max((t.weight for t in absent), default=0.0) / heaviest
+    return missing_names, missing_numbers, rarest
+
+
+def _type_found(question: Question, text: str, language: LanguageProfile) -> float:
+    """1 when the sentence holds something of the wanted type that the question does not already say."""
+    if not question.wanted:
+        return 0.0
+    for found in language.type_matches(question.wanted, text):
+        words = {t.folded for t in language.tokens(found)}
+        if words - question.folded_words - language.stopwords:
+            return 1.0
+    return 0.0
+
+
+def _soft(question: Question, window: list[Token], words: WordVectors) -> tuple[float, float]:
+    """(IDF-weighted share of the question's terms matched by word vectors in the window, weight of the rarest term
+    with no match even so, relative to the rarest term)."""
+    if not question.terms:
+        return 0.0, 0.0
+    lexical = np.array([matches(t.token, window) for t in question.terms])
+    content = [t.folded for t in window if not t.is_stop]
+    similarity = words.similarity([t.token.folded for t in question.terms], content)
+    soft = np.maximum(lexical, np.where(similarity >= SOFT_MATCH, similarity, 0.0))
+    weights = np.array([t.weight for t in question.terms])
+    own = np.array([t.own for t in question.terms])
+    absent = weights[(soft == 0.0) & own]
+    return float(soft @ weights / weights.sum()), float(absent.max() / weights[own].max()) if absent.size else 0.0
+
+
+def sentence_features(question: Question, found: list[Candidate], language: LanguageProfile,
+                      words: WordVectors) -> np.ndarray:
+    """One row of SENTENCE_FEATURES per candidate."""
+    best = found[0].cosine if found else 0.0
+    rows = []
+    for rank, candidate in enumerate(found):
+        text = candidate.sentence.text
+        tokens = language.tokens(text)
+        window = [t for span in candidate.window() for t in language.tokens(span.text)]
+        missing_names, missing_numbers, rarest = _missing(question, window)
+        rows.append([*_soft(question, window, words),
+            candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,
+            _coverage(question, tokens), _coverage(question, window), _coverage(question, tokens, weighted=False),
+            _bigrams(question, tokens, language), missing_names, missing_numbers, rarest,
+            float(bool(question.wanted)), _type_found(question, text, language),
+            float(question.negated != language.is_negated(text)),
+            float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def question_features(question: Question, found: list[Candidate], rows: np.ndarray, logits: np.ndarray,
+                      order: np.ndarray, language: LanguageProfile) -> np.ndarray:
+    """The QUESTION_FEATURES row for the answerability model, given the candidates' features and scores."""
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    if not found:
+        return np.zeros(len(QUESTION_FEATURES))
+    top = order[0]
+    second = logits[order[1]] if len(order) > 1 else logits[top] - 5.0
+    pool = [t for c in found for t in language.tokens(c.sentence.text)]
+    own = [t for t in question.terms if t.own]
+    absent = [t for t in own if matches(t.token, pool) == 0.0]
+    names = [t for t in own if t.is_name]
+    row = rows[top]
+    return np.asarray([
+        row[column["terms_soft"]], row[column["soft_missing_rarest"]], logits[top], logits[top] - second,
+        row[column["cosine"]], row[column["missing_names"]], row[column["missing_numbers"]], row[column["type_wanted"]],
+        row[column["type_found"]], sum(t.is_name for t in absent) / len(names) if names else 0.0,
+        min(len(own), 10) / 10.0, max(c.passage.score for c in found),
+    ])

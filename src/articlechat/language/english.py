@@ -1,0 +1,162 @@
+"""English: stop words, lemmas (LemmInflect's table), answer types, whole-document questions, messages."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from bisect import bisect_left
+from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
+
+from articlechat.errors import ConfigError
+from articlechat.language.profile import LanguageProfile
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between both
+but by can could did do does doing done down during each either else ever few for from further get gets got had has
+have having he her here hers herself him himself his how i if in into is it its itself just least less like many me
+might more most much must my myself no nor not now of off on once only or other our ours ourselves out over own per
+perhaps quite rather really same say said says she should so some such than that the their theirs them themselves then
+there these they this those through thus to too under until up upon us very was we were what whatever when where which
+while who whom whose why will with within without would yet you your yours yourself
+according article articles author authors writer text piece op-ed oped tell told explain describe mention mentions
+mentioned write writes wrote written think thinks thought please happen happens happened name named called
+""".split())
+NEGATIONS = frozenset("not no never none nobody nothing neither nor without n't cannot".split())
+ANAPHORA = frozenset("""
+it its he him his she her hers they them their theirs this that these those there then such former latter
+""".split())
+
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+_DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
+                   r"|\b(?:\d+(?:st|nd|rd|th)|[a-z]+(?:teenth|tieth|th|first|second|third)) century\b"
+                   r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
+_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+                     r"thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|twice)\b", re.I)
+# A run of capitalised words (with "of", "de", "the" inside a name): a person, an organisation or a place.
+_NAME = re.compile(r"\b[A-Z][\w'\u2019.-]*(?:\s+(?:(?:of|de|la|von|van|the|and|for)\s+)?[A-Z][\w'\u2019.-]*)*")
+
+ANSWER_TYPES = (
+    (re.compile(r"^\W*(?:(?:since |until )?when\b|(?:in |on |by |from )?(?:what|which) (?:year|date|month|day|decade"
+                r"|century|period|time)\b)|\bwhat (?:year|date|month|day|decade|century)\b", re.I), "date"),
+    (re.compile(r"\bhow (?:many|much|long|old|far|big|large|often)\b|\bwhat (?:percentage|percent|number|amount|"
+                r"proportion|share)\b", re.I), "number"),
+    (re.compile(r"^\W*(?:(?:and |but )?who(?:m|se)?\b|(?:which|what) (?:person|man|woman|people|group|"
+                r"organi[sz]ation|company|leader|king|president|minister|party)\b)", re.I), "person"),
+    (re.compile(r"^\W*(?:where\b|(?:in |to |from )?(?:which|what) (?:country|city|place|region|state|town|area|"
+                r"continent|nation|location)\b)", re.I), "place"),
+    (re.compile(r"^\W*(?:what|which) (?:is|was|are|were) the name\b|\bwhat (?:is|was) (?:it|he|she) called\b",
+                re.I), "entity"),
+)
+TYPE_PATTERNS = {"date": _DATE, "number": _NUMBER, "person": _NAME, "place": _NAME, "entity": _NAME}
+
+_DOCUMENT = r"(?:article|piece|op-?ed|story|essay|column|text|post|report|author|writer)"
+_REQUEST = r"(?:please |can you |could you |would you )?"
+_ASPECT = r"(?:main |central |key |overall )?(?:argument|point|thesis|message|gist|takeaway|conclusion|claim)s?"
+WHOLE_DOCUMENT = re.compile(
+    rf"^\W*{_REQUEST}(?:summari[sz]e|sum up|give (?:me )?(?:a |the )?(?:short |brief |quick )?"
+    rf"(?:summary|gist|overview))"
+    rf"(?: (?:of )?(?:the|this) {_DOCUMENT})?(?: for me)?(?: please)?\W*$"
+    rf"|^\W*what(?:'s| is| are) (?:the|this) {_DOCUMENT}(?:'s)? (?:about|saying|arguing|{_ASPECT})\W*$"
+    rf"|^\W*(?:tl;?dr|gist|summary|in a nutshell)\W*$"
+    rf"|^\W*what(?:'s| is| are) the {_ASPECT}(?: of (?:the|this) {_DOCUMENT})?\W*$"
+    rf"|^\W*what (?:is|are) the (?:author|writer)(?:'s)? (?:main )?(?:view|opinion|position|stance|argument)s?\W*$"
+    rf"|^\W*what does the (?:author|writer) (?:argue|think|believe|conclude)\W*$",
+    re.IGNORECASE,
+)
+TITLE_QUESTION = re.compile(rf"^\W*what(?:'s| is) the (?:title|headline)(?: of (?:the|this) {_DOCUMENT})?\W*$"
+                            rf"|^\W*what is (?:the|this) {_DOCUMENT} called\W*$", re.IGNORECASE)
+BYLINE = re.compile(r"^\s*By\s+(?P<name>[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*)*)")
+AUTHOR_QUESTION = re.compile(
+    rf"^\W*(?:who (?:wrote|authored|is the (?:author|writer) of) (?:the|this) {_DOCUMENT}|who (?:is|was) the "
+    rf"(?:author|writer|columnist)|who wrote (?:it|this)|what is the (?:author|writer)'s name|by whom was (?:the|this)"
+    rf" {_DOCUMENT} written)\W*$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> list[bytes]:
+    """LemmInflect's English lemma table (80k sorted ``word,pos,lemma[/lemma]`` lines), kept as compact bytes.
+
+    Reading the table directly costs ~6 MB; loading it through lemminflect's API costs ~35 MB.
+    """
+    spec = find_spec("lemminflect")  # locate the package without importing it (its import loads numpy models)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("The lemminflect package is missing; reinstall articlechat.")
+    table = Path(spec.submodule_search_locations[0]) / "resources" / "lemma_lu.csv.gz"
+    return gzip.decompress(table.read_bytes()).split(b"\n")
+
+
+def _listed(word: str) -> bool:
+    """Whether the lemma table lists ``word`` as a common word."""
+    lines = _lexicon()
+    key = word.encode()
+    at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
+    return at < len(lines) and lines[at].startswith(key + b",")
+
+
+_DEMONYM = re.compile(r"(?:an|ese|ish)$")  # Russian, Korean, Chinese, British: adjectives, not names
+
+
+TITLES = frozenset("""
+president prime minister chancellor king queen prince princess emperor empress pope sir lord lady mr mrs ms dr
+general governor senator mayor judge professor saint st bishop duke
+""".split())
+
+
+def _words(run: str) -> list[str]:
+    return [w.strip(".,'\u2019").lower() for w in run.split()]
+
+
+def is_proper_name(run: str) -> bool:
+    """Whether a run of capitalised words names someone or somewhere: a title and a name (President Trump), or a
+    word no dictionary lists (Putin, Hanoi) and no nationality adjective (Russian President, North Korean) or date
+    (April)."""
+    words = _words(run)
+    if _DATE.fullmatch(run) or any(_DEMONYM.search(w) and len(w) > 4 and not _listed(w) for w in words):
+        return False
+    if len(words) > 1 and words[0] in TITLES and words[-1] not in TITLES:
+        return True
+    return any(not _listed(w) for w in words if w not in STOPWORDS)
+
+
+def person_likeness(run: str) -> int:
+    """How surely a name is a person's: with a title, then several words (first and last name), then one word."""
+    words = _words(run)
+    return 2 if words[0] in TITLES else int(len(words) > 1)
+
+
+@lru_cache(maxsize=100_000)
+def lemmatize(word: str) -> frozenset[str]:
+    """The word and every lemma the table gives it (met -> meet, sanctions -> sanction), British -ise as -ize."""
+    found = {word, word.replace("-", "")}
+    if word.endswith(("ise", "ised", "ising", "isation")):
+        found.add(word.replace("is", "iz"))
+    lines = _lexicon()
+    key = word.encode()
+    at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
+    while at < len(lines) and lines[at].startswith(key + b","):
+        found.update(lines[at].decode().split(",", 2)[2].split("/"))
+        at += 1
+    return frozenset(found)
+
+
+PROFILE = LanguageProfile(
+    code="en",
+    name="English",
+    stopwords=STOPWORDS,
+    negations=NEGATIONS,
+    anaphora=ANAPHORA,
+    lemmatize=lemmatize,
+    answer_types=ANSWER_TYPES,
+    type_patterns=TYPE_PATTERNS,
+    is_proper_name=is_proper_name,
+    person_likeness=person_likeness,
+    negation_suffix="n't",
+    whole_document=WHOLE_DOCUMENT,
+    title_question=TITLE_QUESTION,
+    byline=BYLINE,
+    author_question=AUTHOR_QUESTION,
+    decline_template="The article doesn't say. I couldn't find an answer to that in {where}, so I won't guess.",
+    unsupported_template="I can only answer questions in {language} for now; please ask in {language}.",
+)

@@ -1,0 +1,156 @@
+"""The language profile: what the reader, the retriever and the messages need to know about a language."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from articlechat.errors import InvalidInput
+
+AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
+NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of a text: where it is, its folded form (lower case, no accents) and its lemmas."""
+
+    text: str
+    start: int
+    end: int
+    folded: str
+    lemmas: frozenset[str]
+    is_stop: bool
+    is_capitalized: bool
+    is_number: bool
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per language
+class LanguageProfile:
+    """The rules of one language. Build one with a module's ``PROFILE``; look one up with :func:`profile_for`."""
+
+    code: str
+    name: str
+    stopwords: frozenset[str]
+    negations: frozenset[str]
+    anaphora: frozenset[str]
+    lemmatize: Callable[[str], frozenset[str]]
+    answer_types: tuple[tuple[re.Pattern[str], AnswerType], ...]
+    type_patterns: dict[AnswerType, re.Pattern[str]]
+    whole_document: re.Pattern[str]
+    title_question: re.Pattern[str]
+    byline: re.Pattern[str]  # with a group "name"
+    author_question: re.Pattern[str]
+    is_proper_name: Callable[[str], bool]
+    person_likeness: Callable[[str], int]
+    negation_suffix: str
+    decline_template: str
+    unsupported_template: str
+    word: re.Pattern[str] = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:['\u2019-]\w+)*")  # U.S. is one word
+
+    def tokens(self, text: str) -> list[Token]:
+        """The words of ``text`` (cached per text: passages recur across questions)."""
+        return list(_tokens(self, text))
+
+    def content_tokens(self, text: str) -> list[Token]:
+        """The words that carry meaning: no stopwords, no one-letter words (numbers stay)."""
+        return [t for t in self.tokens(text) if not t.is_stop and (len(t.folded) > 1 or t.is_number)]
+
+    def expected_answer(self, question: str) -> AnswerType:
+        """The kind of answer the question's wording asks for, or "" when it does not say."""
+        return next((kind for pattern, kind in self.answer_types if pattern.search(question)), "")
+
+    def type_matches(self, kind: AnswerType, text: str) -> list[str]:
+        """The pieces of ``text`` of answer type ``kind`` (names for "person", dates for "date"...), in order."""
+        pattern = self.type_patterns.get(kind)
+        found = [m.group() for m in pattern.finditer(text)] if pattern else []
+        if kind not in NAMED_TYPES:
+            return found
+        names = [f for f in found if self.is_proper_name(f)]
+        return sorted(names, key=self.person_likeness, reverse=True) if kind == "person" else names
+
+    def refers_back(self, question: str) -> bool:
+        """Whether a question leans on the conversation (a pronoun, or too few words of its own)."""
+        tokens = self.tokens(question)
+        return any(t.folded in self.anaphora for t in tokens) or len(self.content_tokens(question)) <= 2
+
+    def asks_about_document(self, question: str) -> str | None:
+        """"author", "title" or "gist" when the question is about the document as a whole, else None."""
+        if self.author_question.search(question):
+            return "author"
+        if self.title_question.search(question):
+            return "title"
+        if self.whole_document.search(question):
+            return "gist"
+        return None
+
+    def is_negated(self, text: str) -> bool:
+        """Whether ``text`` holds a negation word."""
+        suffix = self.negation_suffix
+        return any(t.folded in self.negations or (suffix and t.folded.endswith(suffix)) for t in self.tokens(text))
+
+    def looks_like(self, text: str, minimum_share: float = 0.12) -> bool:
+        """Whether ``text`` reads as this language: enough of its words are this language's stopwords.
+
+        Short texts (fewer than 4 words) are given the benefit of the doubt.
+        """
+        tokens = [t for t in self.tokens(text) if not t.is_number]
+        if len(tokens) < 4:
+            return True
+        return sum(t.is_stop for t in tokens) / len(tokens) >= minimum_share
+
+    def decline(self, where: str) -> str:
+        """The polite refusal, naming where it looked."""
+        return self.decline_template.format(where=where)
+
+    def unsupported(self) -> str:
+        """The message for a question that is not in this language."""
+        return self.unsupported_template.format(language=self.name)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Schrödinger" -> "schrodinger"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("\u2019", "'")
+
+
+@lru_cache(maxsize=20_000)
+def _tokens(profile: LanguageProfile, text: str) -> tuple[Token, ...]:
+    found = []
+    for match in profile.word.finditer(text):
+        word = match.group()
+        folded = fold(word)
+        folded = re.sub(r"'s?$", "", folded).replace(".", "")
+        is_acronym = len(folded) > 1 and word.replace(".", "").isupper()
+        found.append(Token(word, match.start(), match.end(), folded, profile.lemmatize(folded),
+                           folded in profile.stopwords and not is_acronym, word[:1].isupper(), word[:1].isdigit()))
+    return tuple(found)
+
+
+_PROFILES: dict[str, LanguageProfile] = {}
+
+
+def _load() -> dict[str, LanguageProfile]:
+    if not _PROFILES:
+        from articlechat.language.english import PROFILE as ENGLISH
+
+        _PROFILES[ENGLISH.code] = ENGLISH
+    return _PROFILES
+
+
+def supported_languages() -> list[str]:
+    """The language codes the product answers in."""
+    return sorted(_load())
+
+
+def profile_for(code: str | None) -> LanguageProfile:
+    """The profile for language ``code`` (None: English); unsupported languages raise a clear error."""
+    profiles = _load()
+    key = (code or "en").split("-")[0].lower()
+    if key not in profiles:
+        raise InvalidInput(f"Documents in language {code!r} are not supported yet; supported: "
+                           f"{', '.join(sorted(profiles))}.")
+    return profiles[key]

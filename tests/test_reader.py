@@ -1,0 +1,147 @@
+"""The reader and the language profile: word matching, contradictions, answer types, short answers, follow-ups on
+the previous answer, summaries (real embedding model, real store)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from articlechat.chain.agent import Agent
+from articlechat.chain.features import (
+    SENTENCE_FEATURES,
+    WordVectors,
+    _missing,
+    _soft,
+    _type_found,
+    analyse,
+    matches,
+)
+from articlechat.chain.reader import ReaderModel, shipped_model
+from articlechat.embeddings import EmbeddingBackend
+from articlechat.ingest import bundled_article
+from articlechat.language import profile_for
+
+EN = profile_for("en")
+
+
+def tokens(text: str) -> list:
+    return EN.tokens(text)
+
+
+def term(word: str):
+    return EN.tokens(word)[0]
+
+
+def test_words_are_folded_and_whole() -> None:
+    assert [t.folded for t in tokens("Schrödinger met the U.S. envoy")] == ["schrodinger", "met", "the", "us", "envoy"]
+    assert not tokens("the U.S. envoy")[1].is_stop  # the acronym US is not the pronoun us
+    assert "meet" in term("met").lemmas and "sanction" in term("sanctions").lemmas
+    assert "denuclearize" in term("denuclearise").lemmas  # British spelling
+
+
+@pytest.mark.parametrize(("word", "text", "expected"), [
+    ("met", "Kim meets Putin", 1.0),  # lemma
+    ("Schrodinger", "Schrödinger's cat", 1.0),  # accents
+    ("Vladmir", "Vladimir Putin", 0.8),  # typo
+    ("violations", "violating the sanctions", 0.8),  # shared stem
+    ("cat", "a car", 0.0),  # short words match only exactly
+    ("Mars", "the rotation of Earth", 0.0),
+])
+def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expected: float) -> None:
+    assert matches(term(word), tokens(text)) == expected
+
+
+def test_terms_match_by_meaning_through_word_vectors(embedding_backend: EmbeddingBackend) -> None:
+    words = WordVectors(embedding_backend.vectors)
+    question = analyse("What did Moscow decide?", ["Russia decided to act."], EN)
+    coverage, rarest_missing = _soft(question, tokens("Russia decided to act."), words)
+    assert coverage > 0.85 and rarest_missing == 0.0  # Moscow ~ Russia (by its cosine), decide ~ decided
+    unrelated = _soft(question, tokens("Bees cluster in winter."), words)
+    assert unrelated[0] < 0.5 and unrelated[1] == 1.0
+
+
+def test_numbers_and_names_of_the_question_missing_from_the_sentence_are_contradictions() -> None:
+    question = analyse("What did Kim Jong Un do in 2012?", ["Kim Jong Un met Putin in 2019."], EN)
+    names, numbers, _ = _missing(question, tokens("Kim Jong Un met Putin in 2019."))
+    assert (names, numbers) == (0.0, 1.0)
+    question = analyse("Who did Xi Jinping meet?", ["Kim Jong Un met Putin."], EN)
+    assert _missing(question, tokens("Kim Jong Un met Putin."))[0] == 1.0
+
+
+@pytest.mark.parametrize(("question", "wanted"), [
+    ("When did they meet?", "date"), ("In what year did the talks break down?", "date"),
+    ("How many tests were carried out?", "number"), ("Who did Kim meet?", "person"),
+    ("Where was the summit?", "place"), ("Why did it fail?", ""), ("What happened?", ""),
+])
+def test_expected_answer_types_follow_the_question_wording(question: str, wanted: str) -> None:
+    assert EN.expected_answer(question) == wanted
+
+
+def test_the_wanted_type_counts_only_when_the_question_does_not_say_it_already() -> None:
+    question = analyse("Who did Kim Jong Un meet?", [], EN)
+    assert _type_found(question, "Kim Jong Un met Vladimir Putin.", EN) == 1.0
+    assert _type_found(question, "Kim Jong Un travelled by train.", EN) == 0.0
+
+
+def test_negation_is_found() -> None:
+    assert EN.is_negated("Russia has not had a say") and EN.is_negated("It can't work")
+    assert not EN.is_negated("Russia has had a say")
+
+
+def test_the_shipped_model_matches_the_features_and_says_what_made_it() -> None:
+    model = shipped_model()
+    assert model.sentence.features == SENTENCE_FEATURES
+    assert 0.0 < model.threshold < 1.0
+    assert {"data", "commit", "date", "held_out", "script"} <= set(model.provenance)
+    assert ReaderModel.load().to_json() == model.to_json()
+
+
+def test_who_questions_lead_with_the_name(agent: Agent) -> None:
+    answer = agent.ask("Who did Kim Jong Un meet?")
+    assert answer.answered and answer.short_answer == "Vladimir Putin"
+    assert answer.answer.startswith("Vladimir Putin. On the 25th of April")
+
+
+def test_a_follow_up_finds_the_date_in_the_sentence_just_quoted(agent: Agent) -> None:
+    first = agent.ask("Who did Kim Jong Un meet?")
+    follow = agent.ask("When did that happen?", session_id=first.session_id)
+    assert follow.answered and "25th of April" in (follow.short_answer or "")
+    assert "25th of April" in follow.answer
+
+
+def test_summaries_cover_the_article_in_order(agent: Agent) -> None:
+    answer = agent.ask("Summarize the article")
+    length = len(bundled_article().text)
+    cited = [s for s in answer.sources if s.cited]
+    assert answer.answered and answer.short_answer is None
+    assert 3 <= answer.answer.count(" [") <= 5  # 3-5 quoted sentences, each cited
+    assert min(s.start for s in cited) < length / 3 and max(s.end for s in cited) > 2 * length / 3
+    assert answer.answer.startswith("On the 25th of April")  # the lead, not the headline
+
+
+@pytest.mark.parametrize("question", ["What is the author's view?", "What is the main argument?"])
+def test_questions_about_the_whole_article_get_the_summary(agent: Agent, question: str) -> None:
+    assert agent.ask(question).answer == agent.ask("Summarize the article").answer
+
+
+def test_a_question_in_another_language_gets_a_clear_message(agent: Agent) -> None:
+    answer = agent.ask("Wer hat Kim Jong Un im April getroffen und worüber haben sie gesprochen?")
+    assert not answer.answered and "English" in answer.answer
+
+
+def test_unanswerable_near_misses_are_declined(agent: Agent) -> None:
+    for question in ("What is the population of North Korea?", "When did Trump visit Moscow?"):
+        assert not agent.ask(question).answered, question
+
+
+def test_candidate_features_are_finite(agent: Agent) -> None:
+    retrieval = agent.retriever.retrieve("Who did Kim Jong Un meet?")
+    _, _, rows = agent.reader.features(retrieval)
+    assert rows.shape[1] == len(SENTENCE_FEATURES) and np.isfinite(rows).all()
+
+
+@pytest.mark.parametrize("question", ["Who wrote this article?", "Who is the author?", "Who wrote it?"])
+def test_who_wrote_it_is_answered_from_the_byline(agent: Agent, question: str) -> None:
+    answer = agent.ask(question)
+    assert answer.answered and answer.short_answer == "Lawrence White"
+    assert answer.answer == "Lawrence White. By Lawrence White [1]" and answer.sources[0].cited
