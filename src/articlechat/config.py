@@ -318,7 +318,9 @@ class AnsweringSettings(SettingsView):
     """Retrieval, the decline gate and the answer backends."""
 
     top_k: int
-    decline_threshold: float
+    decline_threshold: float | None
+    reader_model: Path | None
+    uncertain_band: float
     history_turns: int
     llm: str | None
     openai_api_key: SecretStr | None

@@ -167,25 +167,13 @@ class ArticleChat:
     def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
         """The whole answer to ``question``, in session ``session_id`` (None: a new one), about ``doc`` (None: all
         documents), with the id of the exchange that recorded it."""
-        return self._with_exchange_id(self.agent.ask(question, session_id, doc))
+        return self.agent.ask(question, session_id, doc)
 
     def stream(self, question: str, session_id: str | None = None,
                doc: str | None = None) -> Iterator[Token | Answer]:
         """The answer as :class:`~articlechat.chain.agent.Token` pieces, then the whole :class:`Answer` (with its
         exchange id); closing the iterator abandons the answer (nothing is recorded)."""
-        items = self.agent.stream(question, session_id, doc)
-        try:
-            for item in items:
-                yield self._with_exchange_id(item) if isinstance(item, Answer) else item
-        finally:
-            items.close()
-
-    def _with_exchange_id(self, answer: Answer) -> Answer:
-        """``answer`` with the id of the exchange of its session that recorded it (the latest with its text), which
-        readers' feedback names."""
-        stored = [m.exchange_id for m in self.sessions.messages(answer.session_id)
-                  if m.role == "assistant" and m.content == answer.answer]
-        return answer.model_copy(update={"exchange_id": stored[-1]}) if stored else answer
+        return self.agent.stream(question, session_id, doc)
 
     # Sessions ------------------------------------------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ import anyio
 from anyio.to_thread import run_sync
 
 from articlechat.api.observability import Metrics
-from articlechat.chain.agent import Agent, Token
+from articlechat.chain.agent import Token
 from articlechat.contract import Answer
 from articlechat.history import SessionInfo, Turn
+from articlechat.service import ArticleChat
 
 _END = object()
 NOT_STORED = ""  # the session id of an answer given in a :class:`Transcript`
@@ -44,15 +45,15 @@ class Transcript:
 
 
 class AgentRunner:
-    """The one agent of this process, called from worker threads (the event loop never embeds or searches)."""
+    """The application service's answers, called from worker threads (the event loop never embeds or searches)."""
 
-    def __init__(self, agent: Agent, metrics: Metrics) -> None:
-        self.agent = agent
+    def __init__(self, chat: ArticleChat, metrics: Metrics) -> None:
+        self.chat = chat
         self.metrics = metrics
 
     async def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
         """The whole answer at once."""
-        answer = await run_sync(self.agent.ask, question, session_id, doc)
+        answer = await run_sync(self.chat.ask, question, session_id, doc)
         self._record(answer)
         return answer
 
@@ -60,7 +61,7 @@ class AgentRunner:
                           doc: str | None = None) -> AsyncIterator[Token | Answer]:
         """Start answering and wait for the first piece, so bad input raises here, before any response is sent;
         then iterate the rest. Leaving the iteration early (client gone) closes the agent's stream."""
-        items = self.agent.stream(question, session_id, doc)
+        items = self.chat.stream(question, session_id, doc)
         first = await run_sync(next, items, _END)  # an error here has finished the generator already
         return self._rest(items, first)
 
@@ -81,24 +82,24 @@ class AgentRunner:
 
     def unrecorded(self, turns: list[tuple[str, str]]) -> AgentRunner:
         """A runner whose answers follow ``turns`` and are not recorded: this agent over a :class:`Transcript`."""
-        agent = copy.copy(self.agent)  # shares the store, models and settings; only its sessions differ
+        agent = copy.copy(self.chat.agent)  # shares the store, models and settings; only its sessions differ
         agent.sessions = Transcript(turns)  # type: ignore[assignment]
-        return AgentRunner(agent, self.metrics)
+        return AgentRunner(ArticleChat.over(agent), self.metrics)
 
     async def replay(self, turns: list[tuple[str, str]], doc: str | None) -> str | None:
         """A new session holding the last ``turns`` (question, answer) that the agent reads as history; None when
         there are none."""
-        keep = self.agent.settings.history_turns
+        keep = self.chat.settings.history_turns
         if not turns or not keep:
             return None
         return await run_sync(self._replay, turns[-keep:], doc)
 
     def _replay(self, turns: list[tuple[str, str]], doc: str | None) -> str:
-        sessions = self.agent.sessions
+        sessions = self.chat.sessions
         session = sessions.create(doc)
         for question, answer in turns:
             sessions.add_exchange(session, question, answer, True, [])
         return session.id
 
     def _record(self, answer: Answer) -> None:
-        self.metrics.record_answer(answer, self.agent.settings.answer_backend)
+        self.metrics.record_answer(answer, self.chat.settings.answer_backend)

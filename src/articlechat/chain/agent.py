@@ -79,7 +79,7 @@ class Agent:
         self.store = store
         self.sessions = sessions
         self.language = profile_for("en")
-        self.retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER)
+        self.retriever = Retriever(store, settings.answering.top_k * CANDIDATES_PER_ANSWER)
         self.reader = reader or Reader(shipped_model(), self.language, WordVectors(store.backend.vectors))
         self.answerer: Answerer = answerer or ExtractiveAnswerer()
 
@@ -91,7 +91,7 @@ class Agent:
     @property
     def threshold(self) -> float:
         """The decline threshold: the setting when given, else the one calibrated with the reader's model."""
-        return self.settings.decline_threshold if self.settings.decline_threshold is not None \
+        return self.settings.answering.decline_threshold if self.settings.answering.decline_threshold is not None \
             else self.reader.model.threshold
 
     def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
@@ -121,9 +121,9 @@ class Agent:
                         sources=sources_of(grounding, composed.cited), backend=self.backend_name,
                         fallback=composed.fallback, short_answer=grounding.short_answer if answered else None)
         cited = next((s.source for s in answer.sources if s.cited), None)
-        self.sessions.add_exchange(session, question, answer.answer, answer.answered,
-                                   [s.model_dump() for s in answer.sources], doc=session.doc or cited)
-        yield answer
+        exchange = self.sessions.add_exchange(session, question, answer.answer, answer.answered,
+                                              [s.model_dump() for s in answer.sources], doc=session.doc or cited)
+        yield answer.model_copy(update={"exchange_id": exchange or None})  # readers' feedback names the exchange
 
     def ground(self, question: str, history: list[Turn], doc: str | None) -> Grounding:
         """Retrieve for the question (resolved against the history), read the passages and judge them."""
@@ -140,15 +140,15 @@ class Agent:
         """Retrieve for ``question`` and its resolved ``query``, keep the top-k passages and judge them."""
         retrieval = self.retriever.retrieve(question, query, doc)
         if not self.language.looks_like(question):
-            return Grounding(retrieval.passages[: self.settings.top_k], [], Verdict(False, 0.0), query,
+            return Grounding(retrieval.passages[: self.settings.answering.top_k], [], Verdict(False, 0.0), query,
                              notice=self.language.unsupported())
         about = self.language.asks_about_document(question)
         if about and retrieval.passages:
             source = doc or retrieval.passages[0].source
             return self.byline(retrieval, source) if about == "author" else self.summary(retrieval, source)
         reading = self.reader.read(retrieval)
-        band = self.settings.uncertain_band if self.answerer.checks_answerability else 0.0
-        return ground(retrieval, reading, self.settings.top_k, self.threshold, band)
+        band = self.settings.answering.uncertain_band if self.answerer.checks_answerability else 0.0
+        return ground(retrieval, reading, self.settings.answering.top_k, self.threshold, band)
 
     def byline(self, retrieval: Retrieval, source: str) -> Grounding:
         """Ground "Who wrote this?" in the document's byline (the author's name leads the answer)."""
