@@ -19,11 +19,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from articlechat.chain.lexical import STOPWORDS, parts_of_speech
 from articlechat.chain.summary import summarize
 from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import NotFound
 from articlechat.ingest.split import sentence_spans
+from articlechat.language.english import STOPWORDS, parts_of_speech
 from articlechat.store import ArticleStore
 
 # The question templates, all in one place (English, like the product's answers).

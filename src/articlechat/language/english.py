@@ -87,12 +87,28 @@ def _lexicon() -> list[bytes]:
     return gzip.decompress(table.read_bytes()).split(b"\n")
 
 
-def _listed(word: str) -> bool:
-    """Whether the lemma table lists ``word`` as a common word."""
+@lru_cache(maxsize=100_000)
+def _entries(word: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(PART-OF-SPEECH, lemmas) pairs the lemma table lists for ``word``."""
     lines = _lexicon()
     key = word.encode()
     at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
-    return at < len(lines) and lines[at].startswith(key + b",")
+    found = []
+    while at < len(lines) and lines[at].startswith(key + b","):
+        _, pos, forms = lines[at].decode().split(",", 2)
+        found.append((pos.upper(), tuple(forms.split("/"))))
+        at += 1
+    return tuple(found)
+
+
+def _listed(word: str) -> bool:
+    """Whether the lemma table lists ``word`` as a common word."""
+    return bool(_entries(word))
+
+
+def parts_of_speech(word: str) -> frozenset[str]:
+    """The parts of speech ``word`` can have; empty for words the table does not know (names, acronyms)."""
+    return frozenset(pos for pos, _ in _entries(word))
 
 
 _DEMONYM = re.compile(r"(?:an|ese|ish)$")  # Russian, Korean, Chinese, British: adjectives, not names
@@ -132,12 +148,8 @@ def lemmatize(word: str) -> frozenset[str]:
     found = {word, word.replace("-", "")}
     if word.endswith(("ise", "ised", "ising", "isation")):
         found.add(word.replace("is", "iz"))
-    lines = _lexicon()
-    key = word.encode()
-    at = bisect_left(lines, key, key=lambda line: line.split(b",", 1)[0])
-    while at < len(lines) and lines[at].startswith(key + b","):
-        found.update(lines[at].decode().split(",", 2)[2].split("/"))
-        at += 1
+    for _, forms in _entries(word):
+        found.update(forms)
     return frozenset(found)
 
 
