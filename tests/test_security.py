@@ -127,8 +127,8 @@ def test_failed_admin_logins_are_throttled_per_address(keyed_server: ApiServer) 
 
 def test_failed_admin_logins_are_counted_in_redis_for_every_process(tmp_path: Path) -> None:
     """Two processes' limiters on one Redis (ARTICLECHAT_REDIS_URL): failures counted by one throttle the other."""
-    with redis_running(tmp_path) as redis_url:
-        settings = load_settings(redis_url=redis_url, rate_limit_admin_failures="2/minute")
+    with redis_running(tmp_path) as redis:
+        settings = load_settings(redis_url=redis.url, rate_limit_admin_failures="2/minute")
         first, second = ChatLimits(settings), ChatLimits(settings)
         first.count_admin_failure("198.51.100.9")
         second.count_admin_failure("198.51.100.9")

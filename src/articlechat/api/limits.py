@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from limits import RateLimitItem
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -13,6 +16,7 @@ from redis.retry import Retry
 from articlechat.api.errors import LimiterUnavailable
 from articlechat.config import Settings
 
+T = TypeVar("T")
 REDIS_TIMEOUT_SECONDS = 2.0
 # One quick retry rides over a pooled connection that a Redis restart closed; redis-py's default (3 retries, backoff
 # up to 10 s) would hold every chat request for seconds while Redis is down.
@@ -41,15 +45,19 @@ class RateLimiter:
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
         """Count one request against ``item``; False when it is over the limit."""
-        try:
-            return self._strategy.hit(item, *identifiers)
-        except StorageError as exc:
-            raise self._unavailable(exc) from exc
+        return self._guarded(self._strategy.hit, item, *identifiers)
+
+    def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Whether one more request would be within ``item``, counting nothing."""
+        return self._guarded(self._strategy.test, item, *identifiers)
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
         """When the window of ``item`` frees up, and what remains of it."""
+        return self._guarded(self._strategy.get_window_stats, item, *identifiers)
+
+    def _guarded(self, call: Callable[..., T], item: RateLimitItem, *identifiers: str) -> T:
         try:
-            return self._strategy.get_window_stats(item, *identifiers)
+            return call(item, *identifiers)
         except StorageError as exc:
             raise self._unavailable(exc) from exc
 
