@@ -475,7 +475,6 @@ def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address
     """Run the HTTP API and widget (OpenAPI docs at /docs); Ctrl-C or SIGTERM stops it gracefully."""
     import uvicorn
 
-    from articlechat.api.server import uvicorn_options
     from articlechat.store.chroma import check_embedded_store, init_embedded_store
 
     settings = _settings()  # bad settings fail here, before any worker starts
@@ -495,6 +494,7 @@ def serve(host: Annotated[str | None, typer.Option(metavar="HOST", help="Address
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with _metrics_directory(), _announced(settings, f"http://{host}:{port}"):
         from articlechat.api.observability import log_config  # after the metrics directory is set (see there)
+        from articlechat.api.server import uvicorn_options  # (it imports the API, which imports prometheus_client)
 
         uvicorn.run("articlechat.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                     reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,

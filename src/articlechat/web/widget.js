@@ -661,14 +661,18 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
         if (feedback) message.append(feedback);
         return;
       }
-      if (typeof answer.short_answer === "string" && answer.short_answer.trim()) {
-        message.append(h("strong", { class: "short" }, answer.short_answer.trim()));
+      let text = answer.answer;
+      const short = typeof answer.short_answer === "string" ? answer.short_answer.trim() : "";
+      if (short) {
+        message.append(h("strong", { class: "short" }, short));
+        // The text leads with the short answer; shown bold above, the quote follows without it.
+        if (text.startsWith(`${short}. `)) text = text.slice(short.length + 2);
       }
       this.passages += 1;
       const passage = h("figure", { class: "passage", id: `passage-${this.passages}`, hidden: true });
       const bySource = new Map((answer.sources || []).map((source) => [String(source.n), source]));
       let claim = ""; // the text a citation backs: what precedes its [n]
-      answer.answer.split(/\[(\d+)\]/).forEach((part, index) => {
+      text.split(/\[(\d+)\]/).forEach((part, index) => {
         const source = index % 2 ? bySource.get(part) : null;
         if (source) message.append(this.citation(source, passage, claim));
         else if (part) message.append(index % 2 ? `[${part}]` : part);
