@@ -193,34 +193,48 @@ def _near(first: str, second: str) -> bool:
     return limit >= 1 and Levenshtein.distance(first, second, score_cutoff=limit) <= limit
 
 
-def _coverage(question: Question, tokens: list[Token], weighted: bool = True) -> float:
-    terms = question.terms
-    if not terms:
+@dataclass(frozen=True)
+class TermMatches:
+    """How each of the question's terms occurs in one text: by lemma or typo (:func:`matches`), and the best word-vector
+    cosine to its content words. A window's matches are the element-wise maximum of its sentences'."""
+
+    lexical: np.ndarray
+    similarity: np.ndarray
+
+    def __or__(self, other: TermMatches) -> TermMatches:
+        return TermMatches(np.maximum(self.lexical, other.lexical), np.maximum(self.similarity, other.similarity))
+
+
+def term_matches(question: Question, tokens: list[Token], words: WordVectors) -> TermMatches:
+    """The question's terms matched against ``tokens``."""
+    lexical = np.array([matches(t.token, tokens) for t in question.terms])
+    content = [t.folded for t in tokens if not t.is_stop]
+    return TermMatches(lexical, words.similarity([t.token.folded for t in question.terms], content))
+
+
+def _coverage(question: Question, lexical: np.ndarray, weighted: bool = True) -> float:
+    if not question.terms:
         return 0.0
-    weight = (lambda t: t.weight) if weighted else (lambda t: 1.0)
-    return sum(weight(t) * matches(t.token, tokens) for t in terms) / sum(weight(t) for t in terms)
+    weights = np.array([t.weight for t in question.terms]) if weighted else np.ones(len(question.terms))
+    return float(lexical @ weights / weights.sum())
 
 
-def _bigrams(question: Question, tokens: list[Token], language: LanguageProfile) -> float:
+def _bigrams(pairs: set[tuple[str, str]], tokens: list[Token]) -> float:
     """The share of the question's adjacent word pairs (stop words included) that the sentence repeats."""
-    words = [t.folded for t in language.tokens(question.text)]
-    pairs = set(pairwise(words))
     if not pairs:
         return 0.0
-    folded = [t.folded for t in tokens]
-    found = set(pairwise(folded))
-    return len(pairs & found) / len(pairs)
+    return len(pairs & set(pairwise(t.folded for t in tokens))) / len(pairs)
 
 
-def _missing(question: Question, tokens: list[Token]) -> tuple[float, float, float]:
+def _missing(question: Question, lexical: np.ndarray) -> tuple[float, float, float]:
     """(share of the question's names absent, 1 if one of its numbers is absent, weight of its rarest absent term
     relative to its rarest term); a follow-up's words from the conversation are context, not constraints."""
-    own = [t for t in question.terms if t.own]
-    absent = [t for t in own if matches(t.token, tokens) == 0.0]
-    names = [t for t in own if t.is_name]
+    own = [(t, found) for t, found in zip(question.terms, lexical, strict=True) if t.own]
+    absent = [t for t, found in own if found == 0.0]
+    names = [t for t, _ in own if t.is_name]
     missing_names = sum(t.is_name for t in absent) / len(names) if names else 0.0
     missing_numbers = float(any(t.token.is_number for t in absent))
-    heaviest = max((t.weight for t in own), default=1.0)
+    heaviest = max((t.weight for t, _ in own), default=1.0)
     rarest = max((t.weight for t in absent), default=0.0) / heaviest
     return missing_names, missing_numbers, rarest
 
@@ -236,15 +250,12 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
     return 0.0
 
 
-def _soft(question: Question, window: list[Token], words: WordVectors) -> tuple[float, float]:
+def _soft(question: Question, window: TermMatches) -> tuple[float, float]:
     """(IDF-weighted share of the question's terms matched by word vectors in the window, weight of the rarest term
     with no match even so, relative to the rarest term)."""
     if not question.terms:
         return 0.0, 0.0
-    lexical = np.array([matches(t.token, window) for t in question.terms])
-    content = [t.folded for t in window if not t.is_stop]
-    similarity = words.similarity([t.token.folded for t in question.terms], content)
-    soft = np.maximum(lexical, np.where(similarity >= SOFT_MATCH, similarity, 0.0))
+    soft = np.maximum(window.lexical, np.where(window.similarity >= SOFT_MATCH, window.similarity, 0.0))
     weights = np.array([t.weight for t in question.terms])
     own = np.array([t.own for t in question.terms])
     absent = weights[(soft == 0.0) & own]
@@ -253,19 +264,28 @@ def _soft(question: Question, window: list[Token], words: WordVectors) -> tuple[
 
 def sentence_features(question: Question, found: list[Candidate], language: LanguageProfile,
                       words: WordVectors) -> np.ndarray:
-    """One row of SENTENCE_FEATURES per candidate."""
+    """One row of SENTENCE_FEATURES per candidate (each sentence's terms matched once, windows combining them)."""
     best = found[0].cosine if found else 0.0
+    pairs = set(pairwise(t.folded for t in language.tokens(question.text)))
+    by_text: dict[str, TermMatches] = {}
+
+    def matched(text: str) -> TermMatches:
+        if text not in by_text:
+            by_text[text] = term_matches(question, language.tokens(text), words)
+        return by_text[text]
+
     rows = []
     for rank, candidate in enumerate(found):
         text = candidate.sentence.text
-        tokens = language.tokens(text)
-        window = [t for span in candidate.window() for t in language.tokens(span.text)]
-        missing_names, missing_numbers, rarest = _missing(question, window)
-        rows.append([*_soft(question, window, words),
+        own = matched(text)
+        window = own
+        for span in candidate.window():
+            window = window | matched(span.text)
+        rows.append([*_soft(question, window),
             candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,
-            _coverage(question, tokens), _coverage(question, window), _coverage(question, tokens, weighted=False),
-            _bigrams(question, tokens, language), missing_names, missing_numbers, rarest,
-            float(bool(question.wanted)), _type_found(question, text, language),
+            _coverage(question, own.lexical), _coverage(question, window.lexical),
+            _coverage(question, own.lexical, weighted=False), _bigrams(pairs, language.tokens(text)),
+            *_missing(question, window.lexical), float(bool(question.wanted)), _type_found(question, text, language),
             float(question.negated != language.is_negated(text)),
             float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
         ])
