@@ -146,7 +146,7 @@ def fit_gate(reader: Reader, examples: list[Example]) -> tuple[LinearModel, Line
 
 
 @dataclass(frozen=True)
-class Reading:
+class HeldOutReading:
     """How the product would answer one example under a model: the reader's probability, whether the quoted answer
     would be correct, and whether a gold answer is in the top-k passages."""
 
@@ -166,7 +166,7 @@ class Outcome:
     hit: bool
 
 
-def readings(reader: Reader, examples: list[Example]) -> list[Reading]:
+def readings(reader: Reader, examples: list[Example]) -> list[HeldOutReading]:
     """Each example answered as the product answers it: the reading grounded in the top-k passages and quoted."""
     top_k = load_settings().top_k
     found = []
@@ -177,11 +177,11 @@ def readings(reader: Reader, examples: list[Example]) -> list[Reading]:
         correct = bool(grounding.quoted) and len(without_markers(text)) <= MAX_ANSWER_CHARS and contains_answer(
             text, example.item.answers)
         hit = any(contains_answer(p.text, example.item.answers) for p in grounding.passages)
-        found.append(Reading(example.item, reading.probability, correct, hit))
+        found.append(HeldOutReading(example.item, reading.probability, correct, hit))
     return found
 
 
-def outcomes(read: list[Reading], threshold: float) -> list[Outcome]:
+def outcomes(read: list[HeldOutReading], threshold: float) -> list[Outcome]:
     """The results at ``threshold``."""
     return [Outcome(r.item, r.probability >= threshold, r.probability >= threshold and r.correct, r.hit)
             for r in read]
@@ -203,9 +203,9 @@ def with_model(reader: Reader, model: ReaderModel) -> Reader:
     return Reader(model, reader.language, reader.words)
 
 
-def held_out_readings(reader: Reader, examples: list[Example]) -> list[Reading]:
+def held_out_readings(reader: Reader, examples: list[Example]) -> list[HeldOutReading]:
     """Every example read as the product would, by models fitted on the other articles only."""
-    read: list[Reading] = []
+    read: list[HeldOutReading] = []
     for doc in sorted({e.item.doc for e in examples}):
         sentence, gate = fit_gate(reader, [e for e in examples if e.item.doc != doc])
         read += readings(with_model(reader, ReaderModel(sentence, gate, 0.5, {})),
@@ -213,13 +213,13 @@ def held_out_readings(reader: Reader, examples: list[Example]) -> list[Reading]:
     return read
 
 
-def balanced_score(read: list[Reading], judged: list[Judged], threshold: float) -> float:
+def balanced_score(read: list[HeldOutReading], judged: list[Judged], threshold: float) -> float:
     """The mean of the dev sets' score and the SQuAD articles' mean overall at ``threshold``: questions as readers
     ask them and questions written to look answerable count alike."""
     return (dev_score(judged, threshold) + article_mean(outcomes(read, threshold))) / 2
 
 
-def best_threshold(read: list[Reading], judged: list[Judged]) -> float:
+def best_threshold(read: list[HeldOutReading], judged: list[Judged]) -> float:
     """The threshold with the best :func:`balanced_score` (the middle one of ties)."""
     scores = {float(t): balanced_score(read, judged, float(t)) for t in CALIBRATION_THRESHOLDS}
     best = max(scores.values())

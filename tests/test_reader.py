@@ -150,3 +150,26 @@ def test_who_wrote_it_is_answered_from_the_byline(agent: Agent, question: str) -
     answer = agent.ask(question)
     assert answer.answered and answer.short_answer == "Lawrence White"
     assert answer.answer == "Lawrence White. By Lawrence White [1]" and answer.sources[0].cited
+
+
+def test_reader_settings_refuse_bad_values_and_take_empty_as_unset(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from articlechat.config import load_settings
+    from articlechat.errors import ConfigError
+
+    monkeypatch.setenv("ARTICLECHAT_DECLINE_THRESHOLD", "")
+    monkeypatch.setenv("ARTICLECHAT_READER_MODEL", "")
+    settings = load_settings()
+    assert settings.answering.decline_threshold is None and settings.answering.reader_model is None
+    for value, name in (("1.5", "ARTICLECHAT_DECLINE_THRESHOLD"), ("-0.1", "ARTICLECHAT_DECLINE_THRESHOLD"),
+                        ("7", "ARTICLECHAT_UNCERTAIN_BAND")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=name):
+            load_settings()
+        monkeypatch.delenv(name)
+    broken = tmp_path / "reader.json"
+    for content in ("not json", '{"sentence": {}}', '{"threshold": 0.3}'):
+        broken.write_text(content)
+        with pytest.raises(ConfigError, match="ARTICLECHAT_READER_MODEL"):
+            ReaderModel.load(broken)
+    with pytest.raises(ConfigError, match="ARTICLECHAT_READER_MODEL"):
+        ReaderModel.load(tmp_path / "missing.json")

@@ -180,7 +180,7 @@ class Settings(BaseSettings):
                                  f"https://{origin.split('://')[-1]}")
         return value
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_url", "redis_url", "decline_threshold", "reader_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

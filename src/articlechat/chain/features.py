@@ -40,12 +40,14 @@ QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise para
 
 
 SOFT_MATCH = 0.55  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
+# Words whose vectors are kept (~1.5 KB each: ~15 MB at most, however many distinct words questions bring).
+CACHED_WORDS = 10_000
 
 
 class WordVectors:
     """Embeddings of single words, cached (the same article's words recur across questions)."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = 50_000) -> None:
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = CACHED_WORDS) -> None:
         self.embed = embed
         self.capacity = capacity
         self.cache: dict[str, np.ndarray] = {}
