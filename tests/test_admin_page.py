@@ -38,7 +38,7 @@ def page(context: sync_api.BrowserContext) -> sync_api.Page:
 @pytest.fixture(scope="module")
 def asked(server: str) -> Iterator[str]:
     """Readers' questions about the bundled article, one answer marked unhelpful."""
-    for question in ("Who wrote the article?", "Who is the author of the article?", "What is the GDP of North Korea?"):
+    for question in ("Who wrote the article?", "Who is the author of the article?", "What is the GDP of South Korea?"):
         answer = test_widget.ask_stream(server, question, doc=DEMO_DOC)
     httpx.post(f"{server}/api/feedback", json={"session_id": answer["session_id"],
                                                "exchange_id": answer["exchange_id"], "value": "down"})
@@ -67,8 +67,8 @@ def test_key_documents_upload_report_and_remove(asked: str, publisher: test_widg
     report = page.locator(f'#report article[data-doc="{DEMO_DOC}"]')
     sync_api.expect(report.locator("table.questions").first).to_contain_text("Who wrote the article?")
     sync_api.expect(report).to_contain_text("also: Who is the author of the article?")
-    sync_api.expect(report.locator("table.questions").nth(1)).to_contain_text("What is the GDP of North Korea?")
-    sync_api.expect(report.locator(".unhelpful")).to_contain_text("What is the GDP of North Korea?")
+    sync_api.expect(report.locator("table.questions").nth(1)).to_contain_text("What is the GDP of South Korea?")
+    sync_api.expect(report.locator(".unhelpful")).to_contain_text("What is the GDP of South Korea?")
     before = rows(page).count()
 
     upload = tmp_path / "harbour.md"

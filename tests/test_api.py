@@ -110,7 +110,7 @@ def test_ask_returns_the_answer_contract(http: httpx.Client) -> None:
 
 
 def test_an_unanswerable_question_is_declined(http: httpx.Client) -> None:
-    answer = ask(http, "What is the GDP of North Korea?")
+    answer = ask(http, "What is the GDP of South Korea?")
     assert not answer.answered and "doesn't say" in answer.answer
     assert not any(s.cited for s in answer.sources)
 
@@ -354,7 +354,7 @@ def test_health_and_readiness(http: httpx.Client) -> None:
 
 def test_metrics_count_requests_and_answers(http: httpx.Client) -> None:
     ask(http, QUESTION)
-    ask(http, "What is the GDP of North Korea?")
+    ask(http, "What is the GDP of South Korea?")
     http.get("/api/no-such-route")
     text = http.get("/metrics").text
     for needle in ('articlechat_http_requests_total{method="POST",route="/api/ask",status="200"}',

@@ -105,7 +105,7 @@ def test_chat_reads_questions_and_commands_from_stdin() -> None:
         "/new",
         "When did that happen?",
         "",
-        "What is the GDP of North Korea?",
+        "What is the GDP of South Korea?",
         "/quit",
         "Who did Kim Jong Un meet in April?",
     ]) + "\n"

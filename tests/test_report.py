@@ -33,8 +33,8 @@ SCRIPT: list[tuple[str | None, str, bool, bool | None]] = [
     (OP_ED, "Who wrote the article?", True, False),
     (OP_ED, "Where did the summit take place?", True, None),
     (OP_ED, "When did the summit take place?", True, False),
-    (OP_ED, "What is the GDP of North Korea?", False, None),
-    (OP_ED, "What is the GDP of North Korea ?", False, False),
+    (OP_ED, "What is the GDP of South Korea?", False, None),
+    (OP_ED, "What is the GDP of South Korea ?", False, False),
     (OP_ED, "What is the capital of France?", False, None),
     (OP_ED, "Why is Russia unlikely to offer sanctions relief?", True, True),
     (BAKERY, "When does the bakery open?", True, True),
@@ -84,16 +84,16 @@ def test_counts_groups_gaps_and_feedback_per_document(sessions: SessionStore,
     asked = {g.question: g.asked for g in op_ed.most_asked}
     assert asked["Where did the summit take place?"] == 1  # alike in embedding, but where is not when
     assert asked["When did the summit take place?"] == 1
-    assert asked["What is the GDP of North Korea?"] == 2
+    assert asked["What is the GDP of South Korea?"] == 2
     assert "What is the capital of France?" in asked
 
     gaps = {g.question: (g.asked, g.declined) for g in op_ed.content_gaps}
-    assert gaps == {"What is the GDP of North Korea?": (2, 2), "What is the capital of France?": (1, 1),
+    assert gaps == {"What is the GDP of South Korea?": (2, 2), "What is the capital of France?": (1, 1),
                     OLD_QUESTION: (1, 1)}
-    assert next(iter(gaps)) == "What is the GDP of North Korea?"  # most asked gap first
+    assert next(iter(gaps)) == "What is the GDP of South Korea?"  # most asked gap first
 
     unhelpful = [(u.question, u.answered) for u in op_ed.unhelpful]  # latest first
-    assert unhelpful == [("What is the GDP of North Korea ?", False), ("When did the summit take place?", True),
+    assert unhelpful == [("What is the GDP of South Korea ?", False), ("When did the summit take place?", True),
                          ("Who wrote the article?", True)]
     assert all(u.exchange_id and u.answer for u in op_ed.unhelpful)
 

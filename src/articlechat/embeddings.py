@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-MODEL_REWRITE = "rt2"  # names the rewrites of runtime_model(): a new value derives the cached model again
+MODEL_REWRITE = "rt3"  # names the rewrites of runtime_model(): a new value derives the cached model again
 MAX_TOKENS = 256
 BATCH_TOKENS = 512  # rows x longest text per model run: small runs of similar lengths cost the least CPU per token
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -71,6 +71,10 @@ def runtime_model(cache_dir: Path) -> Path:
       table; gathering the int8 rows and their scales first needs a quarter of that memory.
     - The exact GELU, spelled out as Div, Erf, Add, Mul, Mul, becomes onnxruntime's ``Gelu`` (which its optimizer
       then fuses with the bias Add): ~7% less CPU per token.
+    - Matrix products with the packaged int8 weights are computed in int8 (``MatMulInteger``, onnxruntime's VNNI
+      kernels) instead of on float32 copies of the weights: each token's row of activations is quantized by its own
+      largest magnitude, so a text's vector never depends on the other texts of its batch. ~1.9x less CPU per token;
+      cosine to the float32 products 0.998 on average (see the README's ingest figures for answer quality).
     - The NaN guard after each attention softmax (``Where(IsNaN(p), 0, p)``, for rows whose keys are all masked) is
       dropped: every row attends at least to the unmasked [CLS] token, so it never fires.
     """
@@ -86,6 +90,7 @@ def runtime_model(cache_dir: Path) -> Path:
     _gather_before_dequantizing(model.graph)
     _fuse_gelu(model)
     _drop_nan_guards(model.graph)
+    _multiply_in_int8(model.graph)
     _drop_unused_initializers(model.graph)
     onnx.checker.check_model(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +207,46 @@ def _drop_nan_guards(graph: GraphProto) -> None:
     _replace_nodes(graph, drop, {})
 
 
+def _multiply_in_int8(graph: GraphProto) -> None:
+    """``MatMul(x, Mul(Cast(int8 W), column scales))`` becomes ``MatMulInteger(row-quantized x, W)`` scaled back by the
+    row and column scales. Rows are quantized symmetrically to [-127, 127], stored as uint8 with zero point 128 (the
+    u8 x s8 kernels are onnxruntime's fast ones)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {i.name for i in graph.initializer}
+    graph.initializer.extend([numpy_helper.from_array(np.array(1e-10, dtype=np.float32), "int8_row_floor"),
+                              numpy_helper.from_array(np.array(127, dtype=np.float32), "int8_levels"),
+                              numpy_helper.from_array(np.array(128, dtype=np.float32), "int8_offset"),
+                              numpy_helper.from_array(np.array(128, dtype=np.uint8), "int8_zero_point")])
+    drop: set[int] = set()
+    replace: dict[int, list[NodeProto]] = {}
+    for matmul in [n for n in graph.node if n.op_type == "MatMul"]:
+        mul = producer.get(matmul.input[1])
+        cast = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        if cast is None or cast.op_type != "Cast" or not {cast.input[0], mul.input[1]} <= initializers:
+            continue
+        x, out = matmul.input[0], matmul.output[0]
+        t = f"{out}_i8"
+        node = helper.make_node
+        replace[id(matmul)] = [
+            node("Abs", [x], [f"{t}_abs"]),
+            node("ReduceMax", [f"{t}_abs"], [f"{t}_max"], axes=[-1], keepdims=1),
+            node("Max", [f"{t}_max", "int8_row_floor"], [f"{t}_kept"]),  # an all-zero row keeps a scale
+            node("Div", [f"{t}_kept", "int8_levels"], [f"{t}_scale"]),
+            node("Div", [x, f"{t}_scale"], [f"{t}_scaled"]),
+            node("Round", [f"{t}_scaled"], [f"{t}_rounded"]),
+            node("Add", [f"{t}_rounded", "int8_offset"], [f"{t}_shifted"]),
+            node("Cast", [f"{t}_shifted"], [f"{t}_q"], to=TensorProto.UINT8),
+            node("MatMulInteger", [f"{t}_q", cast.input[0], "int8_zero_point"], [f"{t}_int"]),
+            node("Cast", [f"{t}_int"], [f"{t}_float"], to=TensorProto.FLOAT),
+            node("Mul", [f"{t}_float", f"{t}_scale"], [f"{t}_rows"]),
+            node("Mul", [f"{t}_rows", mul.input[1]], [out]),
+        ]
+        drop.update({id(mul), id(cast)})
+    _replace_nodes(graph, drop, replace)
+
+
 def _drop_unused_initializers(graph: GraphProto) -> None:
     used = {name for node in graph.node for name in node.input}
     kept = [i for i in graph.initializer if i.name in used]
@@ -216,7 +261,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
     side by side (what helps an ingest of many texts: each run on one thread costs less CPU than a run split across
     threads, which wait on each other at every operator)."""
 
-    model_id = "all-MiniLM-L6-v2-onnx-int8"
+    model_id = "all-MiniLM-L6-v2-onnx-int8-mm"
     dimension = 384
 
     def __init__(self, cache_dir: Path, threads: int = 1, batch_workers: int = 1) -> None:
