@@ -1,6 +1,6 @@
 """Scale benchmarks. ``--corpus``: a store of >= 500 real documents (the HTML pages of Debian's python3-doc, read
 from disk): ingest passages per CPU-second, store size, warm answers p50/p95 over the whole store unscoped and
-scoped to one document, and memory:
+scoped to one document beside the single-article warm answers of bench/core.py in the same run, and memory:
 
     .venv/bin/python bench/scale.py --corpus [--docs 500] [--max-chars 4000] [--questions 40] [--json]
 
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core import percentile
+from core import bench_warm, percentile
 from load import own_server, run_load  # also puts tests/ on the path
 
 from articlechat.config import Settings
@@ -162,7 +162,11 @@ def run_corpus(count: int, max_chars: int, questions: int) -> dict[str, object]:
         asked = [f"What is {d.title.split(' — ')[0]} for?" for d in picked]
         unscoped = _timed_answers(agent, [(q, None) for q in asked])
         scoped = _timed_answers(agent, [(q, d.id) for q, d in zip(asked, picked, strict=True)])
-    return {"documents": len(docs), "failed": len(report.failed), "passages": report.passages,
+        single = bench_warm(Path(tmp) / "single-article", rounds=2)  # bench/core.py's warm answers, same run
+    return {"single_article": {"p50_ms": round(single["p50_ms"], 1), "p95_ms": round(single["p95_ms"], 1)},
+            "p95_ratio": {"unscoped": round(unscoped["p95_ms"] / single["p95_ms"], 2),
+                          "scoped": round(scoped["p95_ms"] / single["p95_ms"], 2)},
+            "documents": len(docs), "failed": len(report.failed), "passages": report.passages,
             "max_chars": max_chars, "ingest_cpu_s": round(cpu, 1), "ingest_wall_s": round(wall, 1),
             "passages_per_cpu_s": round(report.passages / cpu, 1), "store_mb": round(size / 2**20, 1),
             "unscoped": unscoped, "scoped": scoped, "rss_mb": round(_rss_mb()),
@@ -181,11 +185,14 @@ def format_rows(rows: list[dict[str, object]]) -> list[str]:
 def format_corpus(r: dict) -> str:
     """The corpus benchmark as a Markdown table."""
     return "\n".join([
-        "| documents | passages | ingest | store | answer unscoped p50 / p95 | scoped p50 / p95 | RSS (peak) |",
-        "|--:|--:|--:|--:|--:|--:|--:|",
+        "| documents | passages | ingest | store | answer unscoped p50 / p95 | scoped p50 / p95 | single article "
+        "p50 / p95 | RSS (peak) |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
         f"| {r['documents']} | {r['passages']} | {r['passages_per_cpu_s']} passages/CPU-s ({r['ingest_cpu_s']} CPU-s, "
         f"{r['ingest_wall_s']} s) | {r['store_mb']} MB | {r['unscoped']['p50_ms']} / {r['unscoped']['p95_ms']} ms | "
-        f"{r['scoped']['p50_ms']} / {r['scoped']['p95_ms']} ms | {r['rss_mb']} MB ({r['peak_rss_mb']} MB) |"])
+        f"{r['scoped']['p50_ms']} / {r['scoped']['p95_ms']} ms | {r['single_article']['p50_ms']} / "
+        f"{r['single_article']['p95_ms']} ms | {r['rss_mb']} MB ({r['peak_rss_mb']} MB) |",
+        f"p95 over the single article's: unscoped x{r['p95_ratio']['unscoped']}, scoped x{r['p95_ratio']['scoped']}"])
 
 
 def main() -> None:

@@ -89,7 +89,7 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
             ingestor.ingest_document(document)
             sources[name] = document.id
     retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER)
-    reader = Reader(ReaderModel.untrained(), profile_for("en"), WordVectors(store.backend.vectors))
+    reader = Reader(ReaderModel.untrained(), profile_for("en"), WordVectors(store.backend))
     examples = []
     for item in items:
         retrieval = retriever.retrieve(item.question, None, sources[item.doc])
@@ -269,7 +269,7 @@ def judge_dev_items(store: ArticleStore, model: ReaderModel, question_sets: list
     ``model`` and nothing declined, with the probability the reader gave its last turn."""
     settings = load_settings(data_dir=store.settings.data_dir, decline_threshold=0.0)
     Ingestor(store).ingest_document(bundled_article())
-    reader = Reader(model, profile_for("en"), WordVectors(store.backend.vectors))
+    reader = Reader(model, profile_for("en"), WordVectors(store.backend))
     agent = Agent(settings, store, open_sessions(settings), reader=reader)
     judged = []
     for path in question_sets:

@@ -94,7 +94,7 @@ def make_agent(seeded_data_dir: Path, embedding_backend: EmbeddingBackend,
     store = ArticleStore(settings, embedding_backend)
 
     def make(model: BaseChatModel, condense_model: BaseChatModel | None = None) -> Agent:
-        reader = Reader(shipped_model(), profile_for("en"), WordVectors(embedding_backend.vectors))
+        reader = Reader(shipped_model(), profile_for("en"), WordVectors(embedding_backend))
         answerer = GenerativeAnswerer(settings, model, reader, embedding_backend, condense_model, [model_calls])
         return Agent(settings, store, SessionStore(settings.sessions_path), answerer, reader)
 

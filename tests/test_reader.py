@@ -57,12 +57,36 @@ def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expecte
 
 
 def test_terms_match_by_meaning_through_word_vectors(embedding_backend: EmbeddingBackend) -> None:
-    words = WordVectors(embedding_backend.vectors)
+    words = WordVectors(embedding_backend)
     question = analyse("What did Moscow decide?", ["Russia decided to act."], EN)
     coverage, rarest_missing = _soft(question, term_matches(question, tokens("Russia decided to act."), words))
     assert coverage > 0.85 and rarest_missing == 0.0  # Moscow ~ Russia (by its cosine), decide ~ decided
     unrelated = _soft(question, term_matches(question, tokens("Bees cluster in winter."), words))
     assert unrelated[0] < 0.5 and unrelated[1] == 1.0
+
+
+def test_common_words_come_from_the_derived_word_table(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table (derived once into the cache directory) holds what the model gives each word alone; the reader takes
+    common words from it and embeds only the others, so a store of many articles brings few new words per question."""
+    from articlechat.embeddings import OnnxMiniLMEmbeddings
+
+    model = OnnxMiniLMEmbeddings(tmp_path)
+    backend = EmbeddingBackend(model, model.model_id, model.dimension)
+    table = backend.word_table()
+    assert len(table.rows) > 20_000 and "moscow" in table.rows and "create_connection" not in table.rows
+    for word in ("moscow", "sanctions", "the"):
+        assert float(table.get(word) @ model.embed_array([word])[0]) > 1 - 1e-5
+    derived = sorted(tmp_path.glob("words-*"))
+    assert [p.suffix for p in derived] == [".npy", ".txt"]
+    mtimes = [p.stat().st_mtime_ns for p in derived]
+    again = OnnxMiniLMEmbeddings(tmp_path).word_table()  # read back, not derived again
+    assert [p.stat().st_mtime_ns for p in derived] == mtimes and again.rows == table.rows
+
+    embedded: list[list[str]] = []
+    words = WordVectors(backend)
+    monkeypatch.setattr(words, "embed", lambda new: embedded.append(new) or backend.vectors(new))
+    vectors = words.of(["moscow", "sanctions", "create_connection", "moscow"])
+    assert embedded == [["create_connection"]] and list(vectors) == ["moscow", "sanctions", "create_connection"]
 
 
 def test_numbers_and_names_of_the_question_missing_from_the_sentence_are_contradictions() -> None:

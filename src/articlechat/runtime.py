@@ -43,7 +43,7 @@ def build_agent(settings: Settings, store: ArticleStore | None = None,
     store = store or open_store(settings)
     sessions = sessions or open_sessions(settings)
     model = ReaderModel.load(settings.answering.reader_model) if settings.answering.reader_model else shipped_model()
-    reader = Reader(model, profile_for("en"), WordVectors(store.backend.vectors))
+    reader = Reader(model, profile_for("en"), WordVectors(store.backend))
     answerer = ANSWERERS[settings.answer_backend](settings, store, reader, callbacks)
     return Agent(settings, store, sessions, answerer, reader)
 

@@ -80,7 +80,7 @@ class Agent:
         self.sessions = sessions
         self.language = profile_for("en")
         self.retriever = Retriever(store, settings.answering.top_k * CANDIDATES_PER_ANSWER)
-        self.reader = reader or Reader(shipped_model(), self.language, WordVectors(store.backend.vectors))
+        self.reader = reader or Reader(shipped_model(), self.language, WordVectors(store.backend))
         self.answerer: Answerer = answerer or ExtractiveAnswerer()
 
     @property

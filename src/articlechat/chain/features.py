@@ -7,7 +7,7 @@ stop word, a lemma, a negation and an answer type are.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
@@ -16,6 +16,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from articlechat.chain.retrieval import Passage, Retrieval
+from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest.split import Span
 from articlechat.language import LanguageProfile, Token
 
@@ -45,31 +46,48 @@ CACHED_WORDS = 10_000
 
 
 class WordVectors:
-    """Embeddings of single words, cached (the same article's words recur across questions)."""
+    """Embeddings of single words: from the backend's precomputed table when it has one, else embedded on first sight
+    and cached, at most ``capacity`` of them (the same article's words recur across questions)."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = CACHED_WORDS) -> None:
-        self.embed = embed
+    def __init__(self, backend: EmbeddingBackend, capacity: int = CACHED_WORDS) -> None:
+        self.embed = backend.vectors
+        self.table = backend.word_table()
         self.capacity = capacity
         self.cache: dict[str, np.ndarray] = {}
 
     def of(self, words: Iterable[str]) -> dict[str, np.ndarray]:
-        """word -> unit vector for every word given, embedding the new ones in one batch."""
+        """word -> unit vector for every word given, embedding the ones neither table nor cache holds in one batch."""
         wanted = list(dict.fromkeys(words))
-        new = [w for w in wanted if w not in self.cache]
+        known = {w: v for w in wanted if (v := self._known(w)) is not None}
+        new = [w for w in wanted if w not in known]
         if new:
             if len(self.cache) + len(new) > self.capacity:
                 self.cache.clear()
             self.cache.update(zip(new, self.embed(new), strict=True))
-        return {w: self.cache[w] for w in wanted}
+        return {w: known[w] if w in known else self.cache[w] for w in wanted}
+
+    def _known(self, word: str) -> np.ndarray | None:
+        if word in self.cache:
+            return self.cache[word]
+        return self.table.get(word) if self.table else None
 
     def similarity(self, terms: list[str], words: list[str]) -> np.ndarray:
-        """For each term, its best cosine to any of ``words`` (0 when there are none)."""
-        if not terms or not words:
-            return np.zeros(len(terms))
-        vectors = self.of([*terms, *words])
-        a = np.stack([vectors[t] for t in terms])
+        """For each term, its best cosine to any of ``words`` (0 when there are none, and for numbers and code)."""
+        similarity = np.zeros(len(terms))
+        words = [w for w in words if has_word_vector(w)]
+        rows = [i for i, t in enumerate(terms) if has_word_vector(t)]
+        if not rows or not words:
+            return similarity
+        vectors = self.of([*(terms[i] for i in rows), *words])
+        a = np.stack([vectors[terms[i]] for i in rows])
         b = np.stack([vectors[w] for w in words])
-        return (a @ b.T).max(axis=1)
+        similarity[rows] = (a @ b.T).max(axis=1)
+        return similarity
+
+
+def has_word_vector(word: str) -> bool:
+    """Whether ``word`` is matched by word vectors too: not a number (numbers match exactly) nor code (``tp_new``)."""
+    return not any(c.isdigit() or c == "_" for c in word)
 
 
 @dataclass(frozen=True)
@@ -270,6 +288,10 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
     best = found[0].cosine if found else 0.0
     pairs = set(pairwise(t.folded for t in language.tokens(question.text)))
     by_text: dict[str, TermMatches] = {}
+    texts = dict.fromkeys(span.text for candidate in found for span in (candidate.sentence, *candidate.window()))
+    words.of([w for w in (*(t.token.folded for t in question.terms),  # all candidates' new words in one model run
+                          *(t.folded for text in texts for t in language.tokens(text) if not t.is_stop))
+              if has_word_vector(w)])
 
     def matched(text: str) -> TermMatches:
         if text not in by_text:
