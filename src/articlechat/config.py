@@ -36,7 +36,8 @@ class Settings(BaseSettings):
 
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir, description="Chroma store and session database.")
-    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Derived model files (safe to delete).")
+    cache_dir: Path = Field(default_factory=_default_cache_dir,
+                            description="Derived model and word-vector files (safe to delete).")
     collection: str = Field("articles", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+[A-Za-z0-9]$")
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded store under data_dir.")
     chroma_port: int = Field(8000, ge=1, le=65535)
