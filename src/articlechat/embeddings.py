@@ -75,10 +75,13 @@ def unit(array: np.ndarray) -> np.ndarray:
     return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
 
 
-def _verified(path: Path, sha256: str) -> Path:
+def _sha256(path: Path) -> str:
     with path.open("rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
-    if digest != sha256:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _verified(path: Path, sha256: str) -> Path:
+    if (digest := _sha256(path)) != sha256:
         raise ConfigError(f"{path} is corrupt (sha256 {digest}, expected {sha256}); delete it or reinstall.")
     return path
 
@@ -113,13 +116,8 @@ def runtime_model(cache_dir: Path) -> Path:
     _multiply_in_int8(model.graph)
     _drop_unused_initializers(model.graph)
     onnx.checker.check_model(model)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.tmp")
-    onnx.save(model, str(partial))
-    with partial.open("rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
-    os.replace(partial, target)  # atomic: concurrent workers never read half a file
-    checksum.write_text(digest)
+    _write_atomically(target, lambda path: onnx.save(model, str(path)))  # concurrent workers write the same bytes
+    checksum.write_text(_sha256(target))
     return target
 
 
@@ -306,17 +304,16 @@ class OnnxMiniLMEmbeddings(Embeddings):
 
     def word_table(self) -> WordTable:
         """The vectors of the tokenizer's whole lower-case words (~22,000), derived once into the cache directory
-        (~10 CPU-seconds, 32 MB) and memory-mapped: a question's words are then rarely new to the reader."""
+        (~10 CPU-seconds, 32 MB; again when the file is unreadable or does not fit) and memory-mapped: a question's
+        words are then rarely new to the reader."""
         if self._word_table is None:
-            vectors_file = self._cache_dir / f"words-{MODEL_SHA256[:16]}-{MODEL_REWRITE}.npy"
-            words_file = vectors_file.with_suffix(".txt")
-            if not vectors_file.is_file():
-                words = sorted(w for w in self._tokenizer.get_vocab() if w.isalpha() and w.islower() and len(w) > 1)
-                _write_atomically(words_file, lambda path: path.write_text("\n".join(words)))
+            words = sorted(w for w in self._tokenizer.get_vocab() if w.isalpha() and w.islower() and len(w) > 1)
+            target = self._cache_dir / f"words-{MODEL_SHA256[:16]}-{MODEL_REWRITE}.npy"
+            vectors = _load_rows(target, len(words))
+            if vectors is None:
                 vectors = OnnxMiniLMEmbeddings(self._cache_dir, batch_workers=ingest_cores()).embed_array(words)
-                _write_atomically(vectors_file, lambda path: np.save(path, vectors))
-            words = words_file.read_text().split("\n")
-            self._word_table = WordTable({w: i for i, w in enumerate(words)}, np.load(vectors_file, mmap_mode="r"))
+                _write_atomically(target, lambda path: np.save(path, vectors))
+            self._word_table = WordTable({w: i for i, w in enumerate(words)}, vectors)
         return self._word_table
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
@@ -381,6 +378,16 @@ def ingest_cores() -> int:
 def ingest_threads(settings: Settings) -> int:
     """Cores for an ingest: ``ingest_threads``, or every core this process may use."""
     return settings.ingest_threads or ingest_cores()
+
+
+def _load_rows(path: Path, rows: int) -> np.ndarray | None:
+    """The (rows, 384) float32 array saved at ``path``, memory-mapped; None when it is missing, unreadable or another
+    shape."""
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == (rows, OnnxMiniLMEmbeddings.dimension) and array.dtype == np.float32 else None
 
 
 def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:

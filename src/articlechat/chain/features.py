@@ -228,8 +228,12 @@ class TermMatches:
 def term_matches(question: Question, tokens: list[Token], words: WordVectors) -> TermMatches:
     """The question's terms matched against ``tokens``."""
     lexical = np.array([matches(t.token, tokens) for t in question.terms])
-    content = [t.folded for t in tokens if not t.is_stop]
-    return TermMatches(lexical, words.similarity([t.token.folded for t in question.terms], content))
+    return TermMatches(lexical, words.similarity([t.token.folded for t in question.terms], _content_words(tokens)))
+
+
+def _content_words(tokens: list[Token]) -> list[str]:
+    """The words of ``tokens`` that word vectors compare with the question's terms."""
+    return [t.folded for t in tokens if not t.is_stop and has_word_vector(t.folded)]
 
 
 def _coverage(question: Question, lexical: np.ndarray, weighted: bool = True) -> float:
@@ -289,9 +293,8 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
     pairs = set(pairwise(t.folded for t in language.tokens(question.text)))
     by_text: dict[str, TermMatches] = {}
     texts = dict.fromkeys(span.text for candidate in found for span in (candidate.sentence, *candidate.window()))
-    words.of([w for w in (*(t.token.folded for t in question.terms),  # all candidates' new words in one model run
-                          *(t.folded for text in texts for t in language.tokens(text) if not t.is_stop))
-              if has_word_vector(w)])
+    words.of([*(t.token.folded for t in question.terms if has_word_vector(t.token.folded)),  # all candidates' new
+              *(w for text in texts for w in _content_words(language.tokens(text)))])  # words in one model run
 
     def matched(text: str) -> TermMatches:
         if text not in by_text:
