@@ -1,12 +1,15 @@
 """Fit the reader's two models on SQuAD-format questions and report held-out (leave-one-article-out) figures.
 
-    .venv/bin/python scripts/fit_reader.py [--questions ../shared/eval/squad-dev/qa.jsonl] [--out PATH] [--json]
+    .venv/bin/python scripts/fit_reader.py [--questions ../shared/eval/squad-dev/qa.jsonl ...] [--out PATH] [--json]
 
-Each article's questions are scored by models fitted on the other articles only, at a decline threshold chosen
-without it, so the printed figures are held-out ones. The threshold balances two kinds of question: the scripted dev
-sets about the bundled op-ed (as readers ask, mostly answerable) and SQuAD's (half unanswerable, written to look
-answerable); the shipped model is fitted on all the articles and written with its threshold and a note of the data,
-commit and held-out figures that made it. Needs scikit-learn (`pip install -e .[fit]`).
+The first question file is the measure (SQuAD's crowd questions); the others add questions about the same articles
+(tests/data/squad-written/: questions written here as readers ask them, paraphrased, and natural near-misses), fitted
+on and reported on their own. Each article's questions are scored by models fitted on the other articles only, at a
+decline threshold chosen without it, so the printed figures are held-out ones. The threshold balances two kinds of
+question: the scripted dev sets about the bundled op-ed (as readers ask, mostly answerable) and the articles' (half
+unanswerable, written to look answerable); the shipped model is fitted on all the articles and written with its
+threshold and a note of the data, commit and held-out figures that made it. Needs scikit-learn
+(`pip install -e .[fit]`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ from articlechat.runtime import open_sessions, open_store
 from articlechat.store import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "squad-dev" / "qa.jsonl"]
+DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "squad-dev" / "qa.jsonl",
+                     ROOT / "tests" / "data" / "squad-written" / "qa.jsonl"]
 DEFAULT_OUT = ROOT / "src" / "articlechat" / "data" / "reader" / "reader.json"
 CALIBRATION_THRESHOLDS = np.round(np.arange(0.05, 0.71, 0.01), 3)
 # The decline threshold balances the development sets about the bundled op-ed (questions as readers ask them, mostly
@@ -69,6 +73,7 @@ class Example:
     """One question with its retrieval, candidate features and per-candidate labels."""
 
     item: SquadItem
+    origin: str  # the question file's folder: which set the question belongs to
     retrieval: Retrieval
     found: list[Candidate]
     question: Question
@@ -83,7 +88,7 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
     ingestor = Ingestor(store)
     sources, items = {}, []
     for questions in question_files:
-        items += load_items(questions)
+        items += [(questions.parent.name, item) for item in load_items(questions)]
         for name, file in squad_articles(questions, load_items(questions)).items():
             document = load_file(file, settings.max_file_bytes)
             ingestor.ingest_document(document)
@@ -91,11 +96,11 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
     retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER)
     reader = Reader(ReaderModel.untrained(), profile_for("en"), WordVectors(store.backend))
     examples = []
-    for item in items:
+    for origin, item in items:
         retrieval = retriever.retrieve(item.question, None, sources[item.doc])
         found, question, rows = reader.features(retrieval)
         labels = np.array([not item.impossible and contains_answer(c.sentence.text, item.answers) for c in found])
-        examples.append(Example(item, retrieval, found, question, rows, labels))
+        examples.append(Example(item, origin, retrieval, found, question, rows, labels))
     return examples, reader
 
 
@@ -151,6 +156,7 @@ class HeldOutReading:
     would be correct, and whether a gold answer is in the top-k passages."""
 
     item: SquadItem
+    origin: str
     probability: float
     correct: bool
     hit: bool
@@ -161,6 +167,7 @@ class Outcome:
     """One example's result at a threshold."""
 
     item: SquadItem
+    origin: str
     answered: bool
     correct: bool
     hit: bool
@@ -177,13 +184,13 @@ def readings(reader: Reader, examples: list[Example]) -> list[HeldOutReading]:
         correct = bool(grounding.quoted) and len(without_markers(text)) <= MAX_ANSWER_CHARS and contains_answer(
             text, example.item.answers)
         hit = any(contains_answer(p.text, example.item.answers) for p in grounding.passages)
-        found.append(HeldOutReading(example.item, reading.probability, correct, hit))
+        found.append(HeldOutReading(example.item, example.origin, reading.probability, correct, hit))
     return found
 
 
 def outcomes(read: list[HeldOutReading], threshold: float) -> list[Outcome]:
     """The results at ``threshold``."""
-    return [Outcome(r.item, r.probability >= threshold, r.probability >= threshold and r.correct, r.hit)
+    return [Outcome(r.item, r.origin, r.probability >= threshold, r.probability >= threshold and r.correct, r.hit)
             for r in read]
 
 
@@ -242,16 +249,20 @@ def figures(results: list[Outcome]) -> dict[str, float]:
 
 def cross_validate(reader: Reader, examples: list[Example], judged: list[Judged]
                    ) -> tuple[dict[str, dict[str, float]], float]:
-    """Held-out figures per article and overall, and the threshold to ship. Each article is read by models fitted
-    on the other articles, at the threshold chosen on the dev sets and the other articles' held-out readings."""
+    """Held-out figures of the first question set per article and overall ("all"), of each other set overall (by
+    its folder's name), and the threshold to ship. Each article is read by models fitted on the other articles, at
+    the threshold chosen on the dev sets and the other articles' held-out readings."""
     read = held_out_readings(reader, examples)
+    measure = examples[0].origin
     per_article, everything = {}, []
     for doc in sorted({e.item.doc for e in examples}):
         threshold = best_threshold([r for r in read if r.item.doc != doc], judged)
         results = outcomes([r for r in read if r.item.doc == doc], threshold)
-        per_article[doc] = {**figures(results), "threshold": threshold}
+        per_article[doc] = {**figures([r for r in results if r.origin == measure]), "threshold": threshold}
         everything += results
-    per_article["all"] = figures(everything)
+    per_article["all"] = figures([r for r in everything if r.origin == measure])
+    for origin in sorted({e.origin for e in examples} - {measure}):
+        per_article[origin] = figures([r for r in everything if r.origin == origin])
     return per_article, best_threshold(read, judged)
 
 
@@ -304,7 +315,8 @@ def provenance(question_files: list[Path], held_out: dict[str, dict[str, float]]
                             text=True).stdout.strip() or "unknown"
     files = [f"{q.parent.name}/{q.name} (sha256 {hashlib.sha256(q.read_bytes()).hexdigest()[:16]}, "
              f"{len(load_items(q))} questions)" for q in question_files]
-    return {"data": files, "articles": sorted(held_out)[:-1],
+    articles = sorted({item.doc for q in question_files for item in load_items(q)})
+    return {"data": files, "articles": articles,
             "commit": commit, "date": time.strftime("%Y-%m-%d"), "script": "scripts/fit_reader.py",
             "threshold": threshold_note, "held_out": held_out}
 

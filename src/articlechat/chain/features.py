@@ -32,15 +32,17 @@ SENTENCE_FEATURES = (
     "terms_soft", "soft_missing_rarest", "cosine", "cosine_gap", "cosine_rank", "passage_score", "terms_sentence",
     "terms_window", "terms_plain",
     "bigrams", "missing_names", "missing_numbers", "missing_rarest", "type_wanted", "type_found",
-    "negation_mismatch", "is_title", "length",
+    "negation_mismatch", "is_title", "length", "swapped_date", "swapped_number", "swapped_name",
+    "one_replaced",
 )
 QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise paraphrased questions
     "best_terms_soft", "best_soft_missing_rarest", "best_logit", "margin", "best_cosine", "best_missing_names",
     "best_missing_numbers", "type_wanted", "best_type_found", "absent_names", "question_terms", "best_passage_score",
+    "best_swapped", "negation_unmatched", "best_one_replaced",
 )
 
 
-SOFT_MATCH = 0.55  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
+SOFT_MATCH = 0.45  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
 # Words whose vectors are kept (~1.5 KB each: ~15 MB at most, however many distinct words questions bring).
 CACHED_WORDS = 10_000
 
@@ -71,18 +73,15 @@ class WordVectors:
             return self.cache[word]
         return self.table.get(word) if self.table else None
 
-    def similarity(self, terms: list[str], words: list[str]) -> np.ndarray:
-        """For each term, its best cosine to any of ``words`` (0 when there are none, and for numbers and code)."""
-        similarity = np.zeros(len(terms))
-        words = [w for w in words if has_word_vector(w)]
+    def cosines(self, terms: list[str], words: list[str]) -> np.ndarray:
+        """The cosine of each term (row) to each of ``words`` (column), which must all have word vectors; the rows
+        of numbers and code are 0. The words new to the cache are embedded in one model run."""
+        found = np.zeros((len(terms), len(words)))
         rows = [i for i, t in enumerate(terms) if has_word_vector(t)]
-        if not rows or not words:
-            return similarity
-        vectors = self.of([*(terms[i] for i in rows), *words])
-        a = np.stack([vectors[terms[i]] for i in rows])
-        b = np.stack([vectors[w] for w in words])
-        similarity[rows] = (a @ b.T).max(axis=1)
-        return similarity
+        if rows and words:
+            vectors = self.of([*(terms[i] for i in rows), *words])
+            found[rows] = np.stack([vectors[terms[i]] for i in rows]) @ np.stack([vectors[w] for w in words]).T
+        return found
 
 
 def has_word_vector(word: str) -> bool:
@@ -176,25 +175,52 @@ def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) 
               if not t.is_stop and (len(t.folded) > 1 or t.is_number)}
     terms = []
     for i, token in sorted(unique.values(), key=lambda pair: pair[0]):
-        frequency = sum(1 for sentence in pool if matches(token, language.tokens(sentence)) > 0)
+        frequency = sum(1 for sentence in pool if text_words(language, sentence).match(token) > 0)
         weight = scale * (math.log((len(pool) + 1) / (frequency + 1)) + 1.0)
         terms.append(QuestionTerm(token, weight, token.is_capitalized and i > 0 and not token.is_number))
     return tuple(terms)
 
 
-def matches(term: Token, tokens: Iterable[Token]) -> float:
-    """How well ``term`` occurs among ``tokens``: 1 for the word or a lemma of it, FUZZY_MATCH for a typo or a
-    shared stem, else 0."""
-    best = 0.0
-    acronym = _is_acronym(term)
-    for token in tokens:
-        if acronym and not _is_acronym(token):  # UN is not the Un of Kim Jong Un, US not us
-            continue
-        if term.lemmas & token.lemmas:
+class TextWords:
+    """A text's words, indexed for matching question terms against them."""
+
+    def __init__(self, tokens: Iterable[Token]) -> None:
+        tokens = list(tokens)
+        acronyms = [t for t in tokens if _is_acronym(t)]
+        self.lemmas = frozenset().union(*(t.lemmas for t in tokens))
+        self.acronym_lemmas = frozenset().union(*(t.lemmas for t in acronyms))
+        self.fuzzy = _by_prefix(t.folded for t in tokens)
+        self.acronym_fuzzy = _by_prefix(t.folded for t in acronyms)
+        self.content = _content_words(tokens)
+
+    def match(self, term: Token) -> float:
+        """How well ``term`` occurs here: 1 for the word or a lemma of it, FUZZY_MATCH for a typo or a shared stem,
+        else 0. An acronym matches acronyms only: UN is not the Un of Kim Jong Un, US not us."""
+        acronym = _is_acronym(term)
+        if term.lemmas & (self.acronym_lemmas if acronym else self.lemmas):
             return 1.0
-        if best == 0.0 and _near(term.folded, token.folded):
-            best = FUZZY_MATCH
-    return best
+        near = (self.acronym_fuzzy if acronym else self.fuzzy).get(term.folded[:2], ())
+        return FUZZY_MATCH if any(_near(term.folded, word) for word in near) else 0.0
+
+
+def _by_prefix(words: Iterable[str]) -> dict[str, list[str]]:
+    """The words long enough for a fuzzy match, by their first two letters (which a fuzzy match keeps)."""
+    grouped: dict[str, list[str]] = {}
+    for word in dict.fromkeys(words):
+        if len(word) >= MIN_FUZZY_LENGTH:
+            grouped.setdefault(word[:2], []).append(word)
+    return grouped
+
+
+@lru_cache(maxsize=20_000)
+def text_words(language: LanguageProfile, text: str) -> TextWords:
+    """The indexed words of ``text`` (cached: passages recur across questions)."""
+    return TextWords(language.tokens(text))
+
+
+def matches(term: Token, tokens: Iterable[Token]) -> float:
+    """How well ``term`` occurs among ``tokens`` (:meth:`TextWords.match`)."""
+    return TextWords(tokens).match(term)
 
 
 def _is_acronym(token: Token) -> bool:
@@ -225,10 +251,28 @@ class TermMatches:
         return TermMatches(np.maximum(self.lexical, other.lexical), np.maximum(self.similarity, other.similarity))
 
 
-def term_matches(question: Question, tokens: list[Token], words: WordVectors) -> TermMatches:
-    """The question's terms matched against ``tokens``."""
-    lexical = np.array([matches(t.token, tokens) for t in question.terms])
-    return TermMatches(lexical, words.similarity([t.token.folded for t in question.terms], _content_words(tokens)))
+class TermMatcher:
+    """The question's terms matched against texts, each text once; the word vectors of all the texts' words are
+    compared with the terms' in one product."""
+
+    def __init__(self, question: Question, texts: Iterable[str], language: LanguageProfile,
+                 words: WordVectors) -> None:
+        self.question = question
+        self.indexed = {text: text_words(language, text) for text in texts}
+        vocabulary = list(dict.fromkeys(w for indexed in self.indexed.values() for w in indexed.content))
+        self.column = {word: i for i, word in enumerate(vocabulary)}
+        self.cosines = words.cosines([t.token.folded for t in question.terms], vocabulary)
+        self.found: dict[str, TermMatches] = {}
+
+    def __call__(self, text: str) -> TermMatches:
+        """The matches in ``text`` (one of the texts given)."""
+        if text not in self.found:
+            indexed = self.indexed[text]
+            lexical = np.array([indexed.match(t.token) for t in self.question.terms], dtype=np.float64)
+            columns = [self.column[w] for w in indexed.content]
+            similarity = self.cosines[:, columns].max(axis=1) if columns else np.zeros(len(self.question.terms))
+            self.found[text] = TermMatches(lexical, similarity)
+        return self.found[text]
 
 
 def _content_words(tokens: list[Token]) -> list[str]:
@@ -274,6 +318,48 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
     return 0.0
 
 
+@dataclass(frozen=True)
+class Mentions:
+    """The words of the dates, numbers and proper names a text mentions (folded, stop words left out)."""
+
+    dates: frozenset[str]
+    numbers: frozenset[str]
+    names: frozenset[str]
+
+    def __or__(self, other: Mentions) -> Mentions:
+        return Mentions(self.dates | other.dates, self.numbers | other.numbers, self.names | other.names)
+
+
+def mentions(text: str, language: LanguageProfile) -> Mentions:
+    """What ``text`` mentions of each kind that a swapped question changes."""
+    def words(pieces: list[str]) -> frozenset[str]:
+        return frozenset(t.folded for piece in pieces for t in language.tokens(piece) if not t.is_stop)
+
+    return Mentions(words(language.type_matches("date", text)),
+                    frozenset(t.folded for t in language.tokens(text) if t.is_number),
+                    words(language.type_matches("entity", text)))
+
+
+def _swapped(question: Question, asked: Mentions, window: TermMatches, said: Mentions) -> tuple[float, float, float]:
+    """For dates, numbers and names: 1 when the question mentions one the window does not (a name not even by word
+    vector) while the window mentions another of that kind ("the 25th of March" against "the 25th of April")."""
+    unmatched_name = any(t.own and t.is_name and lexical == 0.0 and similarity < SOFT_MATCH
+                         for t, lexical, similarity in zip(question.terms, window.lexical, window.similarity,
+                                                           strict=True))
+    return (float(bool(asked.dates - said.dates) and bool(said.dates - asked.dates)),
+            float(bool(asked.numbers - said.numbers) and bool(said.numbers - asked.numbers)),
+            float(unmatched_name and bool(said.names - question.folded_words)))
+
+
+def _one_replaced(question: Question, window: TermMatches) -> float:
+    """1 when every term of the question but one occurs in the window, and that one only as a word of similar
+    vector: the pattern of a question made from the sentence by swapping one word (highest -> lowest)."""
+    own = [(lexical, similarity) for t, lexical, similarity in zip(question.terms, window.lexical, window.similarity,
+                                                                    strict=True) if t.own]
+    unmatched = [similarity for lexical, similarity in own if lexical == 0.0]
+    return float(len(own) >= 3 and len(unmatched) == 1 and unmatched[0] >= SOFT_MATCH)
+
+
 def _soft(question: Question, window: TermMatches) -> tuple[float, float]:
     """(IDF-weighted share of the question's terms matched by word vectors in the window, weight of the rarest term
     with no match even so, relative to the rarest term)."""
@@ -291,23 +377,23 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
     """One row of SENTENCE_FEATURES per candidate (each sentence's terms matched once, windows combining them)."""
     best = found[0].cosine if found else 0.0
     pairs = set(pairwise(t.folded for t in language.tokens(question.text)))
-    by_text: dict[str, TermMatches] = {}
-    texts = dict.fromkeys(span.text for candidate in found for span in (candidate.sentence, *candidate.window()))
-    words.of([*(t.token.folded for t in question.terms if has_word_vector(t.token.folded)),  # all candidates' new
-              *(w for text in texts for w in _content_words(language.tokens(text)))])  # words in one model run
+    mentioned: dict[str, Mentions] = {}
+    asked = mentions(question.text, language)
+    matched = TermMatcher(question, (span.text for candidate in found for span in candidate.window()), language,
+                          words)
 
-    def matched(text: str) -> TermMatches:
-        if text not in by_text:
-            by_text[text] = term_matches(question, language.tokens(text), words)
-        return by_text[text]
+    def said(text: str) -> Mentions:
+        if text not in mentioned:
+            mentioned[text] = mentions(text, language)
+        return mentioned[text]
 
     rows = []
     for rank, candidate in enumerate(found):
         text = candidate.sentence.text
         own = matched(text)
-        window = own
+        window, window_mentions = own, said(text)
         for span in candidate.window():
-            window = window | matched(span.text)
+            window, window_mentions = window | matched(span.text), window_mentions | said(span.text)
         rows.append([*_soft(question, window),
             candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,
             _coverage(question, own.lexical), _coverage(question, window.lexical),
@@ -315,6 +401,7 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
             *_missing(question, window.lexical), float(bool(question.wanted)), _type_found(question, text, language),
             float(question.negated != language.is_negated(text)),
             float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
+            *_swapped(question, asked, window, window_mentions), _one_replaced(question, window),
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
@@ -327,9 +414,9 @@ def question_features(question: Question, found: list[Candidate], rows: np.ndarr
         return np.zeros(len(QUESTION_FEATURES))
     top = order[0]
     second = logits[order[1]] if len(order) > 1 else logits[top] - 5.0
-    pool = [t for c in found for t in language.tokens(c.sentence.text)]
+    pool = [text_words(language, c.sentence.text) for c in found]
     own = [t for t in question.terms if t.own]
-    absent = [t for t in own if matches(t.token, pool) == 0.0]
+    absent = [t for t in own if not any(text.match(t.token) for text in pool)]
     names = [t for t in own if t.is_name]
     row = rows[top]
     return np.asarray([
@@ -337,4 +424,6 @@ def question_features(question: Question, found: list[Candidate], rows: np.ndarr
         row[column["cosine"]], row[column["missing_names"]], row[column["missing_numbers"]], row[column["type_wanted"]],
         row[column["type_found"]], sum(t.is_name for t in absent) / len(names) if names else 0.0,
         min(len(own), 10) / 10.0, max(c.passage.score for c in found),
+        max(row[column[name]] for name in ("swapped_date", "swapped_number", "swapped_name")),
+        float(question.negated and not language.is_negated(found[top].sentence.text)), row[column["one_replaced"]],
     ])
