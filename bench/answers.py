@@ -1,5 +1,6 @@
-"""Answer speed before and after a change, in one run: warm in-process answers and a cold `articlechat ask`,
-each measured for two source trees on the same machine, alternating, medians over repeats.
+"""Answer speed before and after a change, in one run: warm in-process answers (the dev questions repeated, and
+the paraphrase set's questions, not asked before) and a cold `articlechat ask`, each measured for two source trees on
+the same machine, alternating, medians over repeats.
 
     .venv/bin/python bench/answers.py --before /path/to/old/checkout [--repeats 3] [--rounds 3] [--cold-runs 5]
 
@@ -53,17 +54,21 @@ def main() -> None:
                 runs[label].append(measure(tree, Path(tmp) / label, args.rounds, args.cold_runs))
     summary = {label: {"warm_p50_ms": statistics.median(r["warm"]["p50_ms"] for r in found),
                        "warm_p95_ms": statistics.median(r["warm"]["p95_ms"] for r in found),
+                       "fresh_p50_ms": statistics.median(r["warm"]["fresh_p50_ms"] for r in found),
                        "cold_wall_s": statistics.median(r["cold"]["wall_s_median"] for r in found),
                        "cold_peak_rss_mb": max(r["cold"]["peak_rss_mb"] for r in found)}
                for label, found in runs.items()}
-    ratios = {key: summary["after"][key] / summary["before"][key] for key in ("warm_p50_ms", "cold_wall_s")}
+    ratios = {key: summary["after"][key] / summary["before"][key]
+              for key in ("warm_p50_ms", "fresh_p50_ms", "cold_wall_s")}
     if args.json:
         print(json.dumps({"summary": summary, "ratios": ratios}))
         return
     for label, figures in summary.items():
         print(f"{label:<6}  warm p50 {figures['warm_p50_ms']:.1f} ms  p95 {figures['warm_p95_ms']:.1f} ms  "
-              f"cold ask {figures['cold_wall_s']:.2f} s  peak RSS {figures['cold_peak_rss_mb']:.0f} MB")
-    print(f"after/before: warm p50 x{ratios['warm_p50_ms']:.2f}, cold ask x{ratios['cold_wall_s']:.2f} "
+              f"new questions p50 {figures['fresh_p50_ms']:.1f} ms  cold ask {figures['cold_wall_s']:.2f} s  "
+              f"peak RSS {figures['cold_peak_rss_mb']:.0f} MB")
+    print(f"after/before: warm p50 x{ratios['warm_p50_ms']:.2f}, new questions p50 x{ratios['fresh_p50_ms']:.2f}, "
+          f"cold ask x{ratios['cold_wall_s']:.2f} "
           f"(medians of {args.repeats} alternating repeats)")
 
 

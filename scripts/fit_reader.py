@@ -34,7 +34,6 @@ from articlechat.chain.features import (
     SENTENCE_FEATURES,
     Candidate,
     Question,
-    WordVectors,
     question_features,
 )
 from articlechat.chain.grounding import ground
@@ -94,7 +93,7 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
             ingestor.ingest_document(document)
             sources[name] = document.id
     retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER)
-    reader = Reader(ReaderModel.untrained(), profile_for("en"), WordVectors(store.backend))
+    reader = Reader.for_backend(ReaderModel.untrained(), profile_for("en"), store.backend)
     examples = []
     for origin, item in items:
         retrieval = retriever.retrieve(item.question, None, sources[item.doc])
@@ -130,7 +129,8 @@ def gate_row(reader: Reader, sentence: LinearModel, example: Example) -> tuple[n
     """The answerability features of an example under ``sentence``, and whether the chosen sentence is right."""
     logits = sentence.logits(example.rows)
     order = np.argsort(-logits, kind="stable")
-    features = question_features(example.question, example.found, example.rows, logits, order, reader.language)
+    features = question_features(example.question, example.found, example.rows, logits, order, reader.language,
+                                 reader.alignment)
     return features, bool(example.labels[order[0]]) if len(order) else False
 
 
@@ -205,17 +205,12 @@ def article_mean(results: list[Outcome]) -> float:
     return float(np.mean([overall([r for r in results if r.item.doc == doc]) for doc in docs]))
 
 
-def with_model(reader: Reader, model: ReaderModel) -> Reader:
-    """The same reader with another model."""
-    return Reader(model, reader.language, reader.words)
-
-
 def held_out_readings(reader: Reader, examples: list[Example]) -> list[HeldOutReading]:
     """Every example read as the product would, by models fitted on the other articles only."""
     read: list[HeldOutReading] = []
     for doc in sorted({e.item.doc for e in examples}):
         sentence, gate = fit_gate(reader, [e for e in examples if e.item.doc != doc])
-        read += readings(with_model(reader, ReaderModel(sentence, gate, 0.5, {})),
+        read += readings(reader.with_model(ReaderModel(sentence, gate, 0.5, {})),
                          [e for e in examples if e.item.doc == doc])
     return read
 
@@ -280,7 +275,7 @@ def judge_dev_items(store: ArticleStore, model: ReaderModel, question_sets: list
     ``model`` and nothing declined, with the probability the reader gave its last turn."""
     settings = load_settings(data_dir=store.settings.data_dir, decline_threshold=0.0)
     Ingestor(store).ingest_document(bundled_article())
-    reader = Reader(model, profile_for("en"), WordVectors(store.backend))
+    reader = Reader.for_backend(model, profile_for("en"), store.backend)
     agent = Agent(settings, store, open_sessions(settings), reader=reader)
     judged = []
     for path in question_sets:

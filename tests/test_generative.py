@@ -28,7 +28,6 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from articlechat import llm
 from articlechat.chain.agent import Agent, Token
 from articlechat.chain.extractive import ExtractiveAnswerer
-from articlechat.chain.features import WordVectors
 from articlechat.chain.generative import (
     ANSWER_PROMPT,
     NOT_IN_ARTICLE,
@@ -94,7 +93,7 @@ def make_agent(seeded_data_dir: Path, embedding_backend: EmbeddingBackend,
     store = ArticleStore(settings, embedding_backend)
 
     def make(model: BaseChatModel, condense_model: BaseChatModel | None = None) -> Agent:
-        reader = Reader(shipped_model(), profile_for("en"), WordVectors(embedding_backend))
+        reader = Reader.for_backend(shipped_model(), profile_for("en"), embedding_backend)
         answerer = GenerativeAnswerer(settings, model, reader, embedding_backend, condense_model, [model_calls])
         return Agent(settings, store, SessionStore(settings.sessions_path), answerer, reader)
 

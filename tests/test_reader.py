@@ -10,10 +10,13 @@ from articlechat.chain.agent import Agent
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
+    Alignment,
     TermMatcher,
     WordVectors,
     _missing,
     _one_replaced,
+    _opposed,
+    _polarity,
     _soft,
     _swapped,
     _type_found,
@@ -21,6 +24,7 @@ from articlechat.chain.features import (
     matches,
     mentions,
     question_features,
+    text_words,
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
 from articlechat.embeddings import EmbeddingBackend
@@ -134,11 +138,60 @@ def test_a_negated_question_against_a_plain_sentence_counts_for_the_gate(agent: 
         found, analysed, rows = agent.reader.features(agent.retriever.retrieve(question, None, None))
         logits = agent.reader.model.sentence.logits(rows)
         order = np.argsort(-logits, kind="stable")
-        gate = question_features(analysed, found, rows, logits, order, EN)
+        gate = question_features(analysed, found, rows, logits, order, EN, agent.reader.alignment)
         return gate[QUESTION_FEATURES.index("negation_unmatched")]
 
     assert unmatched_negation("Which sanctions has Russia not supported?") == 1.0
     assert unmatched_negation("Which sanctions has Russia supported?") == 0.0
+
+
+def test_antonyms_come_from_wordnet() -> None:
+    assert EN.antonyms.opposed(term("closing").lemmas, frozenset({"opening"}))
+    assert EN.antonyms.opposed(term("weaker").lemmas, frozenset({"strong"}))  # by lemma
+    assert not EN.antonyms.opposed(term("closing").lemmas, frozenset({"final", "speaker"}))
+    assert not EN.antonyms.opposed(term("Pyongyang").lemmas, frozenset({"seoul"}))  # not in the wordnet
+
+
+@pytest.mark.parametrize(("question", "text", "expected"), [
+    ("How long are closing speakers given?", "Opening speakers are given between 5 and 20 minutes.", (1.0, 1.0)),
+    ("How long are opening speakers given?", "Opening speakers are given between 5 and 20 minutes.", (0.0, 0.0)),
+    ("What ended the summit without agreement?", "The summit ended in disagreement over sanctions.", (0.0, 0.0)),
+    ("Which sanctions has Russia not supported?", "Russia has supported the sanctions.", (1.0, 0.0)),
+    ("Which sanctions has Russia not supported?", "Russia has not supported the new sanctions.", (0.0, 0.0)),
+])
+def test_a_negation_or_an_antonym_says_the_opposite_and_the_two_cancel(
+        embedding_backend: EmbeddingBackend, question: str, text: str, expected: tuple) -> None:
+    """(negation_mismatch, antonym): "ended without agreement" and "ended in disagreement" say the same."""
+    analysed = analyse(question, [text], EN)
+    window = TermMatcher(analysed, [text], EN, WordVectors(embedding_backend))(text)
+    opposed = _opposed(analysed, window, text_words(EN, text).lemmas, EN)
+    assert _polarity(analysed, EN.is_negated(text), opposed) == expected
+
+
+def test_a_word_swapped_for_another_is_aligned_worse_in_context(embedding_backend: EmbeddingBackend) -> None:
+    alignment = Alignment(embedding_backend.contextual_model(), EN)
+    text = "Lenin called imperialism the highest stage of capitalism."
+    faithful = alignment("Who called imperialism the highest stage of capitalism?", text)
+    swapped = alignment("Who called feudalism the highest stage of capitalism?", text)
+    assert 0.0 < swapped < faithful <= 1.0
+    assert alignment("Why?", text) == 1.0  # a question that says nothing misses nothing
+    assert alignment("Who called imperialism the highest stage of capitalism?", text) == faithful  # from the cache
+    assert len(alignment.cache) == 4
+
+
+def test_other_embedding_backends_align_with_the_packaged_model(tmp_path) -> None:
+    """The reader's models were fitted with the packaged MiniLM's contextual vectors: a backend without them (OpenAI's
+    embeddings, faked here as that cloud is out of reach) lends the packaged model from its cache directory."""
+    from langchain_core.embeddings import FakeEmbeddings
+
+    from articlechat.embeddings import OnnxMiniLMEmbeddings
+
+    backend = EmbeddingBackend(FakeEmbeddings(size=8), "openai:fake", 8, tmp_path)
+    model = backend.contextual_model()
+    assert isinstance(model, OnnxMiniLMEmbeddings) and backend.contextual_model() is model
+    [pieces] = model.piece_vectors(["Schrödinger met Putin"])
+    assert pieces.pieces[0] == "sc" and pieces.vectors.shape == (len(pieces.pieces), 384)
+    assert np.allclose(np.linalg.norm(pieces.vectors, axis=1), 1.0, atol=1e-5)
 
 
 @pytest.mark.parametrize(("question", "wanted"), [

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 MODEL_REWRITE = "rt3"  # names the rewrites of runtime_model(): a new value derives the cached model again
 MAX_TOKENS = 256
 BATCH_TOKENS = 512  # rows x longest text per model run: small runs of similar lengths cost the least CPU per token
+RECENT_QUERIES = 64  # queries whose word pieces the packaged model keeps
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 
@@ -35,6 +37,7 @@ class EmbeddingBackend:
     embeddings: Embeddings
     model_id: str
     known_dimension: int | None = None
+    cache_dir: Path | None = None  # where the packaged model is derived, for contextual_model() of other backends
 
     def dimension(self) -> int:
         """Length of the vectors (asks the model once when it is not known in advance)."""
@@ -46,6 +49,15 @@ class EmbeddingBackend:
         """Unit-length embeddings of ``texts`` as a float32 array, one row per text."""
         if isinstance(self.embeddings, OnnxMiniLMEmbeddings):
             return self.embeddings.embed_array(texts)
+        return self._other_vectors(texts)
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """:meth:`vectors` of a query: the packaged model keeps their word pieces for the reader's alignment."""
+        if isinstance(self.embeddings, OnnxMiniLMEmbeddings):
+            return self.embeddings.embed_query_pieces(texts)
+        return self._other_vectors(texts)
+
+    def _other_vectors(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension()), dtype=np.float32)
         return unit(np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32))
@@ -55,6 +67,23 @@ class EmbeddingBackend:
         if isinstance(self.embeddings, OnnxMiniLMEmbeddings):
             return self.embeddings.word_table()
         return None
+
+    def contextual_model(self) -> OnnxMiniLMEmbeddings:
+        """The packaged model, whose contextual word-piece vectors the reader's models were fitted with: this
+        backend's own, or (for another backend) one loaded on first use."""
+        if isinstance(self.embeddings, OnnxMiniLMEmbeddings):
+            return self.embeddings
+        if self.cache_dir is None:
+            raise ConfigError("No cache directory to derive the packaged embedding model in.")
+        return _packaged_model(self.cache_dir)
+
+
+@dataclass(frozen=True)
+class PieceVectors:
+    """A text's word pieces (the tokenizer's, without [CLS] and [SEP]) and their contextual vectors, unit length."""
+
+    pieces: list[str]
+    vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -301,6 +330,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         self._batch_workers = batch_workers
         self._cache_dir = cache_dir
         self._word_table: WordTable | None = None
+        self._recent: dict[str, PieceVectors] = {}  # the last queries' word pieces, for piece_vectors()
 
     def word_table(self) -> WordTable:
         """The vectors of the tokenizer's whole lower-case words (~22,000), derived once into the cache directory
@@ -341,6 +371,11 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return out
 
     def _sum_batch(self, token_ids: list[list[int]]) -> np.ndarray:
+        _, mask, tokens = self._run(token_ids)
+        return np.einsum("bt,btd->bd", mask.astype(np.float32), tokens)
+
+    def _run(self, token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, mask, token vectors) of one padded model run."""
         width = max(len(ids) for ids in token_ids)
         ids = np.zeros((len(token_ids), width), dtype=np.int64)  # [PAD] is 0
         mask = np.zeros_like(ids)
@@ -348,8 +383,30 @@ class OnnxMiniLMEmbeddings(Embeddings):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        tokens = self._session.run(None, feeds)[0]
-        return np.einsum("bt,btd->bd", mask.astype(np.float32), tokens)
+        return ids, mask, self._session.run(None, feeds)[0]
+
+    def embed_query_pieces(self, texts: list[str]) -> np.ndarray:
+        """:meth:`embed_array` for a query (one or two short texts), keeping their word pieces' vectors for
+        :meth:`piece_vectors`: the reader aligns the question's pieces without running the model again."""
+        encodings = self._tokenizer.encode_batch(texts)
+        _, mask, tokens = self._run([e.ids for e in encodings])
+        if len(self._recent) + len(texts) > RECENT_QUERIES:
+            self._recent.clear()
+        for row, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
+            self._recent[text] = PieceVectors(encoding.tokens[1:-1], unit(tokens[row, 1 : len(encoding.ids) - 1]))
+        return unit(np.einsum("bt,btd->bd", mask.astype(np.float32), tokens))
+
+    def piece_vectors(self, texts: list[str]) -> list[PieceVectors]:
+        """Each text's word pieces with their contextual vectors: a query's from its embedding run, the others' from
+        one model run."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        found = dict(zip(new, self._pieces(new), strict=True)) if new else {}
+        return [self._recent.get(t) or found[t] for t in texts]
+
+    def _pieces(self, texts: list[str]) -> list[PieceVectors]:
+        encodings = self._tokenizer.encode_batch(texts)
+        _, _, tokens = self._run([e.ids for e in encodings])
+        return [PieceVectors(e.tokens[1:-1], unit(tokens[row, 1 : len(e.ids) - 1])) for row, e in enumerate(encodings)]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
@@ -398,6 +455,11 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
     os.replace(partial, target)
 
 
+@lru_cache(maxsize=1)
+def _packaged_model(cache_dir: Path) -> OnnxMiniLMEmbeddings:
+    return OnnxMiniLMEmbeddings(cache_dir)
+
+
 def build_embeddings(settings: Settings, threads: int | None = None) -> EmbeddingBackend:
     """The embedding backend the settings ask for. ``threads`` (for an ingest) replaces ``embed_threads``: batches then
     run on that many threads side by side, the model on one thread each."""
@@ -417,4 +479,4 @@ def build_embeddings(settings: Settings, threads: int | None = None) -> Embeddin
         **settings.openai_client_options(),
     )
     model_id = f"openai:{settings.embeddings_model}"
-    return EmbeddingBackend(model, model_id, OPENAI_DIMENSIONS.get(settings.embeddings_model))
+    return EmbeddingBackend(model, model_id, OPENAI_DIMENSIONS.get(settings.embeddings_model), settings.cache_dir)

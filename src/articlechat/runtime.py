@@ -36,14 +36,13 @@ def build_agent(settings: Settings, store: ArticleStore | None = None,
                 callbacks: list[BaseCallbackHandler] | None = None, sessions: SessionStore | None = None) -> Agent:
     """The agent for the configured answer backend; ``callbacks`` (LangChain handlers) see every model call."""
     from articlechat.chain.agent import Agent
-    from articlechat.chain.features import WordVectors
     from articlechat.chain.reader import Reader, ReaderModel, shipped_model
     from articlechat.language import profile_for
 
     store = store or open_store(settings)
     sessions = sessions or open_sessions(settings)
     model = ReaderModel.load(settings.answering.reader_model) if settings.answering.reader_model else shipped_model()
-    reader = Reader(model, profile_for("en"), WordVectors(store.backend))
+    reader = Reader.for_backend(model, profile_for("en"), store.backend)
     answerer = ANSWERERS[settings.answer_backend](settings, store, reader, callbacks)
     return Agent(settings, store, sessions, answerer, reader)
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from articlechat.chain.answering import Answerer, Composed, Token
 from articlechat.chain.extractive import ExtractiveAnswerer
-from articlechat.chain.features import WordVectors
 from articlechat.chain.grounding import Grounding, Verdict, ground, ground_in_summary
 from articlechat.chain.reader import Reader, shipped_model
 from articlechat.chain.retrieval import Retrieval, Retriever
@@ -80,7 +79,7 @@ class Agent:
         self.sessions = sessions
         self.language = profile_for("en")
         self.retriever = Retriever(store, settings.answering.top_k * CANDIDATES_PER_ANSWER)
-        self.reader = reader or Reader(shipped_model(), self.language, WordVectors(store.backend))
+        self.reader = reader or Reader.for_backend(shipped_model(), self.language, store.backend)
         self.answerer: Answerer = answerer or ExtractiveAnswerer()
 
     @property

@@ -16,7 +16,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from articlechat.chain.retrieval import Passage, Retrieval
-from articlechat.embeddings import EmbeddingBackend
+from articlechat.embeddings import EmbeddingBackend, OnnxMiniLMEmbeddings, PieceVectors
 from articlechat.ingest.split import Span
 from articlechat.language import LanguageProfile, Token
 
@@ -32,13 +32,13 @@ SENTENCE_FEATURES = (
     "terms_soft", "soft_missing_rarest", "cosine", "cosine_gap", "cosine_rank", "passage_score", "terms_sentence",
     "terms_window", "terms_plain",
     "bigrams", "missing_names", "missing_numbers", "missing_rarest", "type_wanted", "type_found",
-    "negation_mismatch", "is_title", "length", "swapped_date", "swapped_number", "swapped_name",
+    "negation_mismatch", "antonym", "is_title", "length", "swapped_date", "swapped_number", "swapped_name",
     "one_replaced",
 )
 QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise paraphrased questions
     "best_terms_soft", "best_soft_missing_rarest", "best_logit", "margin", "best_cosine", "best_missing_names",
     "best_missing_numbers", "type_wanted", "best_type_found", "absent_names", "question_terms", "best_passage_score",
-    "best_swapped", "negation_unmatched", "best_one_replaced",
+    "best_swapped", "negation_unmatched", "best_one_replaced", "best_antonym", "aligned",
 )
 
 
@@ -84,6 +84,39 @@ class WordVectors:
         return found
 
 
+class Alignment:
+    """How closely a sentence restates the question, word piece by word piece: for each content piece of the
+    question, the best cosine of its contextual vector (the packaged MiniLM's) to the sentence's pieces. A question
+    made from the sentence by swapping a word ("President Wilson" for "Prime Minister Wilson") keeps one piece that
+    nothing in the sentence matches well in context. The last ``capacity`` texts' vectors are kept."""
+
+    def __init__(self, model: OnnxMiniLMEmbeddings, language: LanguageProfile, capacity: int = 2_000) -> None:
+        self.model = model
+        self.language = language
+        self.capacity = capacity
+        self.cache: dict[str, PieceVectors] = {}
+
+    def __call__(self, question: str, sentence: str) -> float:
+        """The lowest best cosine of the question's content pieces: 1 when it has none (nothing it says is missing),
+        0 when the sentence has none."""
+        asked, said = self._vectors([question, sentence])
+        content = [i for i, piece in enumerate(asked.pieces)
+                   if piece.strip("#").isalnum() and piece not in self.language.stopwords]
+        if not content:
+            return 1.0
+        if not said.pieces:
+            return 0.0
+        return float((asked.vectors[content] @ said.vectors.T).max(axis=1).min())
+
+    def _vectors(self, texts: list[str]) -> list[PieceVectors]:
+        new = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if new:
+            if len(self.cache) + len(new) > self.capacity:
+                self.cache.clear()
+            self.cache.update(zip(new, self.model.piece_vectors(new), strict=True))
+        return [self.cache[t] for t in texts]
+
+
 def has_word_vector(word: str) -> bool:
     """Whether ``word`` is matched by word vectors too: not a number (numbers match exactly) nor code (``tp_new``)."""
     return not any(c.isdigit() or c == "_" for c in word)
@@ -127,6 +160,7 @@ class Question:
     wanted: str  # the expected answer type, "" when any
     negated: bool
     folded_words: frozenset[str]
+    lemmas: frozenset[str]  # of all its words
 
 
 def candidates(retrieval: Retrieval, context_weight: float) -> list[Candidate]:
@@ -166,7 +200,7 @@ def analyse(question: str, pool: Iterable[str], language: LanguageProfile, conte
                 if t.token.folded not in seen]
     tokens = language.tokens(question)
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
-                    frozenset(t.folded for t in tokens))
+                    frozenset(t.folded for t in tokens), frozenset().union(*(t.lemmas for t in tokens)))
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
@@ -360,6 +394,20 @@ def _one_replaced(question: Question, window: TermMatches) -> float:
     return float(len(own) >= 3 and len(unmatched) == 1 and unmatched[0] >= SOFT_MATCH)
 
 
+def _opposed(question: Question, window: TermMatches, lemmas: frozenset[str], language: LanguageProfile) -> bool:
+    """Whether the window has an antonym of a question term it lacks, which the question does not say itself:
+    "closing speakers" against "opening speakers", the pattern of a question made by swapping a word."""
+    others = lemmas - question.lemmas - language.stopwords
+    return any(language.antonyms.opposed(t.token.lemmas, others)
+               for t, lexical in zip(question.terms, window.lexical, strict=True) if t.own and lexical == 0.0)
+
+
+def _polarity(question: Question, negated: bool, opposed: bool) -> tuple[float, float]:
+    """(1 when the sentence says the opposite of the question: one side negated, or an antonym, but not both, as
+    "ended without agreement" and "ended in disagreement" say the same; 1 for an antonym that no negation cancels)."""
+    return float((question.negated != negated) != opposed), float(opposed and question.negated == negated)
+
+
 def _soft(question: Question, window: TermMatches) -> tuple[float, float]:
     """(IDF-weighted share of the question's terms matched by word vectors in the window, weight of the rarest term
     with no match even so, relative to the rarest term)."""
@@ -394,12 +442,13 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
         window, window_mentions = own, said(text)
         for span in candidate.window():
             window, window_mentions = window | matched(span.text), window_mentions | said(span.text)
+        lemmas = frozenset().union(*(text_words(language, span.text).lemmas for span in candidate.window()))
         rows.append([*_soft(question, window),
             candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,
             _coverage(question, own.lexical), _coverage(question, window.lexical),
             _coverage(question, own.lexical, weighted=False), _bigrams(pairs, language.tokens(text)),
             *_missing(question, window.lexical), float(bool(question.wanted)), _type_found(question, text, language),
-            float(question.negated != language.is_negated(text)),
+            *_polarity(question, language.is_negated(text), _opposed(question, window, lemmas, language)),
             float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
             *_swapped(question, asked, window, window_mentions), _one_replaced(question, window),
         ])
@@ -407,7 +456,7 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
 
 
 def question_features(question: Question, found: list[Candidate], rows: np.ndarray, logits: np.ndarray,
-                      order: np.ndarray, language: LanguageProfile) -> np.ndarray:
+                      order: np.ndarray, language: LanguageProfile, alignment: Alignment) -> np.ndarray:
     """The QUESTION_FEATURES row for the answerability model, given the candidates' features and scores."""
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     if not found:
@@ -425,5 +474,6 @@ def question_features(question: Question, found: list[Candidate], rows: np.ndarr
         row[column["type_found"]], sum(t.is_name for t in absent) / len(names) if names else 0.0,
         min(len(own), 10) / 10.0, max(c.passage.score for c in found),
         max(row[column[name]] for name in ("swapped_date", "swapped_number", "swapped_name")),
-        float(question.negated and not language.is_negated(found[top].sentence.text)), row[column["one_replaced"]],
+        float(question.negated and row[column["negation_mismatch"]] == 1.0), row[column["one_replaced"]],
+        row[column["antonym"]], alignment(question.text, found[top].sentence.text),
     ])

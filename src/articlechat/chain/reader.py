@@ -19,6 +19,7 @@ import numpy as np
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
+    Alignment,
     Candidate,
     Question,
     WordVectors,
@@ -29,6 +30,7 @@ from articlechat.chain.features import (
     sentence_features,
 )
 from articlechat.chain.retrieval import Retrieval
+from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import ConfigError
 from articlechat.language import LanguageProfile
 
@@ -138,10 +140,21 @@ class Reading:
 class Reader:
     """Reads the retrieved passages for the question with the fitted models."""
 
-    def __init__(self, model: ReaderModel, language: LanguageProfile, words: WordVectors) -> None:
+    def __init__(self, model: ReaderModel, language: LanguageProfile, words: WordVectors,
+                 alignment: Alignment) -> None:
         self.model = model
         self.language = language
         self.words = words
+        self.alignment = alignment
+
+    @classmethod
+    def for_backend(cls, model: ReaderModel, language: LanguageProfile, backend: EmbeddingBackend) -> Reader:
+        """A reader whose word vectors come from ``backend`` and contextual vectors from the packaged model."""
+        return cls(model, language, WordVectors(backend), Alignment(backend.contextual_model(), language))
+
+    def with_model(self, model: ReaderModel) -> Reader:
+        """The same reader (and its caches) with another model."""
+        return Reader(model, self.language, self.words, self.alignment)
 
     def features(self, retrieval: Retrieval) -> tuple[list[Candidate], Question, np.ndarray]:
         """The candidate sentences, the analysed question (a follow-up with its context) and their features."""
@@ -160,7 +173,7 @@ class Reader:
             return Reading([], [], 0.0, None)
         logits = self.model.sentence.logits(rows)
         order = np.argsort(-logits, kind="stable")
-        gate = question_features(question, found, rows, logits, order, self.language)
+        gate = question_features(question, found, rows, logits, order, self.language, self.alignment)
         chance = probability(float(self.model.gate.logits(gate[None])[0]))
         ranked = [Scored(found[i], float(logits[i])) for i in order]
         chosen = self.quoted(ranked)

@@ -79,7 +79,7 @@ class Retriever:
         query = query or question
         backend = self.store.backend
         texts = [question] if query == question else [question, query]
-        vectors = backend.vectors(texts)
+        vectors = backend.query_vectors(texts)
         best: dict[str, Hit] = {}
         for vector in vectors:
             for hit in self.store.search(vector.tolist(), self.candidates, source=doc):

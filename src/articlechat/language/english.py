@@ -1,4 +1,5 @@
-"""English: stop words, lemmas (LemmInflect's table), answer types, whole-document questions, messages."""
+"""English: stop words, lemmas (LemmInflect's table), antonyms (WordNet's), answer types, whole-document questions,
+messages."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from articlechat.errors import ConfigError
+from articlechat.language.antonyms import Antonyms
 from articlechat.language.profile import LanguageProfile
 
 STOPWORDS = frozenset("""
@@ -165,6 +167,7 @@ PROFILE = LanguageProfile(
     is_proper_name=is_proper_name,
     person_likeness=person_likeness,
     negation_suffix="n't",
+    antonyms=Antonyms("en-antonyms.tsv.gz"),  # Princeton WordNet 3.0's
     whole_document=WHOLE_DOCUMENT,
     title_question=TITLE_QUESTION,
     byline=BYLINE,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from articlechat.errors import InvalidInput
+from articlechat.language.antonyms import Antonyms
 
 AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
@@ -47,6 +48,7 @@ class LanguageProfile:
     is_proper_name: Callable[[str], bool]
     person_likeness: Callable[[str], int]
     negation_suffix: str
+    antonyms: Antonyms  # to spot a word swapped for its opposite
     decline_template: str
     unsupported_template: str
     word: re.Pattern[str] = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:['\u2019-]\w+)*")  # U.S. is one word
