@@ -146,10 +146,25 @@ def test_a_negated_question_against_a_plain_sentence_counts_for_the_gate(agent: 
 
 
 def test_antonyms_come_from_wordnet() -> None:
-    assert EN.antonyms.opposed(term("closing").lemmas, frozenset({"opening"}))
-    assert EN.antonyms.opposed(term("weaker").lemmas, frozenset({"strong"}))  # by lemma
-    assert not EN.antonyms.opposed(term("closing").lemmas, frozenset({"final", "speaker"}))
-    assert not EN.antonyms.opposed(term("Pyongyang").lemmas, frozenset({"seoul"}))  # not in the wordnet
+    assert EN.antonyms.relate(term("closing").lemmas, frozenset({"opening"}))
+    assert EN.antonyms.relate(term("weaker").lemmas, frozenset({"strong"}))  # by lemma
+    assert not EN.antonyms.relate(term("closing").lemmas, frozenset({"final", "speaker"}))
+    assert not EN.antonyms.relate(term("Pyongyang").lemmas, frozenset({"seoul"}))  # not in the wordnet
+
+
+@pytest.mark.parametrize(("word", "text", "expected"), [
+    ("Pyongyang", "North Korea is under sanctions.", 1.0),  # a capital for its country, a multi-word name
+    ("Pyongyang", "The North Korean leader travelled.", 1.0),  # and for its adjective
+    ("Washington", "The US questioned Russian commitment.", 1.0),  # a short alias matches the acronym...
+    ("Washington", "They told us nothing.", 0.0),  # ... not the pronoun
+    ("Moscow", "Russia has a permanent seat.", 1.0),
+    ("Kremlin", "Russia has a permanent seat.", 1.0),  # a part of the capital
+    ("Russia", "Moscow said so.", 1.0),  # the country for its capital
+    ("Moscow", "Vladivostok hosted the talks.", 0.0),  # another city is not an alias
+    ("Pyongyang", "South Korea is wary.", 0.0),
+])
+def test_a_capital_stands_for_its_country(word: str, text: str, expected: float) -> None:
+    assert matches(term(word), tokens(text)) == expected
 
 
 @pytest.mark.parametrize(("question", "text", "expected"), [

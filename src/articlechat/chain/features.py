@@ -60,18 +60,17 @@ class WordVectors:
     def of(self, words: Iterable[str]) -> dict[str, np.ndarray]:
         """word -> unit vector for every word given, embedding the ones neither table nor cache holds in one batch."""
         wanted = list(dict.fromkeys(words))
-        known = {w: v for w in wanted if (v := self._known(w)) is not None}
+        known = {w: self.cache[w] for w in wanted if w in self.cache}
+        if self.table:
+            listed = [w for w in wanted if w not in known and w in self.table.rows]
+            rows = np.asarray(self.table.vectors[[self.table.rows[w] for w in listed]]) if listed else ()
+            known.update(zip(listed, rows, strict=True))
         new = [w for w in wanted if w not in known]
         if new:
             if len(self.cache) + len(new) > self.capacity:
                 self.cache.clear()
             self.cache.update(zip(new, self.embed(new), strict=True))
         return {w: known[w] if w in known else self.cache[w] for w in wanted}
-
-    def _known(self, word: str) -> np.ndarray | None:
-        if word in self.cache:
-            return self.cache[word]
-        return self.table.get(word) if self.table else None
 
     def cosines(self, terms: list[str], words: list[str]) -> np.ndarray:
         """The cosine of each term (row) to each of ``words`` (column), which must all have word vectors; the rows
@@ -221,7 +220,7 @@ class TextWords:
     def __init__(self, tokens: Iterable[Token]) -> None:
         tokens = list(tokens)
         acronyms = [t for t in tokens if _is_acronym(t)]
-        self.lemmas = frozenset().union(*(t.lemmas for t in tokens))
+        self.lemmas = frozenset().union(*(t.lemmas for t in tokens), _phrases(tokens))
         self.acronym_lemmas = frozenset().union(*(t.lemmas for t in acronyms))
         self.fuzzy = _by_prefix(t.folded for t in tokens)
         self.acronym_fuzzy = _by_prefix(t.folded for t in acronyms)
@@ -235,6 +234,12 @@ class TextWords:
             return 1.0
         near = (self.acronym_fuzzy if acronym else self.fuzzy).get(term.folded[:2], ())
         return FUZZY_MATCH if any(_near(term.folded, word) for word in near) else 0.0
+
+
+def _phrases(tokens: list[Token]) -> set[str]:
+    """The text's runs of two and three words, joined as multi-word names are ("north_korea")."""
+    words = [t.folded for t in tokens]
+    return {"_".join(words[i : i + n]) for n in (2, 3) for i in range(len(words) - n + 1)}
 
 
 def _by_prefix(words: Iterable[str]) -> dict[str, list[str]]:
@@ -345,11 +350,14 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
     """1 when the sentence holds something of the wanted type that the question does not already say."""
     if not question.wanted:
         return 0.0
-    for found in language.type_matches(question.wanted, text):
-        words = {t.folded for t in language.tokens(found)}
-        if words - question.folded_words - language.stopwords:
-            return 1.0
-    return 0.0
+    return float(any(words - question.folded_words for words in typed_words(language, question.wanted, text)))
+
+
+@lru_cache(maxsize=20_000)
+def typed_words(language: LanguageProfile, kind: str, text: str) -> tuple[frozenset[str], ...]:
+    """The content words of each piece of ``text`` of answer type ``kind``, in order (cached per text)."""
+    return tuple(frozenset(t.folded for t in language.tokens(found)) - language.stopwords
+                 for found in language.type_matches(kind, text))
 
 
 @dataclass(frozen=True)
@@ -364,8 +372,9 @@ class Mentions:
         return Mentions(self.dates | other.dates, self.numbers | other.numbers, self.names | other.names)
 
 
+@lru_cache(maxsize=20_000)
 def mentions(text: str, language: LanguageProfile) -> Mentions:
-    """What ``text`` mentions of each kind that a swapped question changes."""
+    """What ``text`` mentions of each kind that a swapped question changes (cached per text)."""
     def words(pieces: list[str]) -> frozenset[str]:
         return frozenset(t.folded for piece in pieces for t in language.tokens(piece) if not t.is_stop)
 
@@ -398,7 +407,7 @@ def _opposed(question: Question, window: TermMatches, lemmas: frozenset[str], la
     """Whether the window has an antonym of a question term it lacks, which the question does not say itself:
     "closing speakers" against "opening speakers", the pattern of a question made by swapping a word."""
     others = lemmas - question.lemmas - language.stopwords
-    return any(language.antonyms.opposed(t.token.lemmas, others)
+    return any(language.antonyms.relate(t.token.lemmas, others)
                for t, lexical in zip(question.terms, window.lexical, strict=True) if t.own and lexical == 0.0)
 
 
@@ -425,23 +434,17 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
     """One row of SENTENCE_FEATURES per candidate (each sentence's terms matched once, windows combining them)."""
     best = found[0].cosine if found else 0.0
     pairs = set(pairwise(t.folded for t in language.tokens(question.text)))
-    mentioned: dict[str, Mentions] = {}
     asked = mentions(question.text, language)
     matched = TermMatcher(question, (span.text for candidate in found for span in candidate.window()), language,
                           words)
-
-    def said(text: str) -> Mentions:
-        if text not in mentioned:
-            mentioned[text] = mentions(text, language)
-        return mentioned[text]
 
     rows = []
     for rank, candidate in enumerate(found):
         text = candidate.sentence.text
         own = matched(text)
-        window, window_mentions = own, said(text)
+        window, window_mentions = own, mentions(text, language)
         for span in candidate.window():
-            window, window_mentions = window | matched(span.text), window_mentions | said(span.text)
+            window, window_mentions = window | matched(span.text), window_mentions | mentions(span.text, language)
         lemmas = frozenset().union(*(text_words(language, span.text).lemmas for span in candidate.window()))
         rows.append([*_soft(question, window),
             candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,

@@ -1,5 +1,5 @@
-"""English: stop words, lemmas (LemmInflect's table), antonyms (WordNet's), answer types, whole-document questions,
-messages."""
+"""English: stop words, lemmas (LemmInflect's table), antonyms and capital-for-country aliases (WordNet's), answer
+types, whole-document questions, messages."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from articlechat.errors import ConfigError
-from articlechat.language.antonyms import Antonyms
 from articlechat.language.profile import LanguageProfile
+from articlechat.language.wordnet import WordRelations
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being below between both
@@ -144,15 +144,20 @@ def person_likeness(run: str) -> int:
     return 2 if words[0] in TITLES else int(len(words) > 1)
 
 
+ANTONYMS = WordRelations("en-antonyms.tsv.gz")  # from Princeton WordNet 3.0
+ALIASES = WordRelations("en-aliases.tsv.gz")  # capitals and countries, from Princeton WordNet 3.0
+
+
 @lru_cache(maxsize=100_000)
 def lemmatize(word: str) -> frozenset[str]:
-    """The word and every lemma the table gives it (met -> meet, sanctions -> sanction), British -ise as -ize."""
+    """The word, every lemma the table gives it (met -> meet, sanctions -> sanction), British -ise as -ize, and the
+    other names of what it names (Pyongyang -> north_korea, DPRK)."""
     found = {word, word.replace("-", "")}
     if word.endswith(("ise", "ised", "ising", "isation")):
         found.add(word.replace("is", "iz"))
     for _, forms in _entries(word):
         found.update(forms)
-    return frozenset(found)
+    return frozenset(found.union(*(ALIASES.of(form) for form in found)))
 
 
 PROFILE = LanguageProfile(
@@ -167,7 +172,8 @@ PROFILE = LanguageProfile(
     is_proper_name=is_proper_name,
     person_likeness=person_likeness,
     negation_suffix="n't",
-    antonyms=Antonyms("en-antonyms.tsv.gz"),  # Princeton WordNet 3.0's
+    antonyms=ANTONYMS,
+    aliases=ALIASES,
     whole_document=WHOLE_DOCUMENT,
     title_question=TITLE_QUESTION,
     byline=BYLINE,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from articlechat.errors import InvalidInput
-from articlechat.language.antonyms import Antonyms
+from articlechat.language.wordnet import WordRelations
 
 AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
@@ -48,7 +48,8 @@ class LanguageProfile:
     is_proper_name: Callable[[str], bool]
     person_likeness: Callable[[str], int]
     negation_suffix: str
-    antonyms: Antonyms  # to spot a word swapped for its opposite
+    antonyms: WordRelations  # to spot a word swapped for its opposite
+    aliases: WordRelations  # other names of the same thing (a capital for its country), matched as its lemmas
     decline_template: str
     unsupported_template: str
     word: re.Pattern[str] = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:['\u2019-]\w+)*")  # U.S. is one word
@@ -127,7 +128,10 @@ def _tokens(profile: LanguageProfile, text: str) -> tuple[Token, ...]:
         folded = fold(word)
         folded = re.sub(r"'s?$", "", folded).replace(".", "")
         is_acronym = len(folded) > 1 and word.replace(".", "").isupper()
-        found.append(Token(word, match.start(), match.end(), folded, profile.lemmatize(folded),
+        lemmas = profile.lemmatize(folded)
+        if is_acronym:  # its upper-case form, as aliases of at most four letters are spelt: "US", "DPRK"
+            lemmas |= {folded.upper(), *profile.aliases.of(folded.upper())}
+        found.append(Token(word, match.start(), match.end(), folded, lemmas,
                            folded in profile.stopwords and not is_acronym, word[:1].isupper(), word[:1].isdigit()))
     return tuple(found)
 
