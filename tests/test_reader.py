@@ -190,8 +190,11 @@ def test_a_word_swapped_for_another_is_aligned_worse_in_context(embedding_backen
     swapped = alignment("Who called feudalism the highest stage of capitalism?", text)
     assert 0.0 < swapped < faithful <= 1.0
     assert alignment("Why?", text) == 1.0  # a question that says nothing misses nothing
+    plain = "Russia has a permanent seat on the Security Council."
+    assert alignment("Does Moscow have a permanent seat on the Security Council?", plain) == 1.0  # an alias counts
+    assert alignment("Does Paris have a permanent seat on the Security Council?", plain) < 0.9
     assert alignment("Who called imperialism the highest stage of capitalism?", text) == faithful  # from the cache
-    assert len(alignment.cache) == 4
+    assert len(alignment.cache) == 7
 
 
 def test_other_embedding_backends_align_with_the_packaged_model(tmp_path) -> None:

@@ -20,6 +20,7 @@ from articlechat.errors import ConfigError
 
 if TYPE_CHECKING:
     from onnx import GraphProto, ModelProto, NodeProto
+    from tokenizers import Encoding
 
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -84,6 +85,7 @@ class PieceVectors:
 
     pieces: list[str]
     vectors: np.ndarray
+    spans: list[tuple[int, int]]  # each piece's characters in the text
 
 
 @dataclass(frozen=True)
@@ -393,7 +395,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
         if len(self._recent) + len(texts) > RECENT_QUERIES:
             self._recent.clear()
         for row, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
-            self._recent[text] = PieceVectors(encoding.tokens[1:-1], unit(tokens[row, 1 : len(encoding.ids) - 1]))
+            self._recent[text] = _pieces_of(encoding, tokens[row])
         return unit(np.einsum("bt,btd->bd", mask.astype(np.float32), tokens))
 
     def piece_vectors(self, texts: list[str]) -> list[PieceVectors]:
@@ -406,7 +408,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
     def _pieces(self, texts: list[str]) -> list[PieceVectors]:
         encodings = self._tokenizer.encode_batch(texts)
         _, _, tokens = self._run([e.ids for e in encodings])
-        return [PieceVectors(e.tokens[1:-1], unit(tokens[row, 1 : len(e.ids) - 1])) for row, e in enumerate(encodings)]
+        return [_pieces_of(e, tokens[row]) for row, e in enumerate(encodings)]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
@@ -453,6 +455,12 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
     partial = target.with_name(f"{target.stem}.{os.getpid()}.tmp{target.suffix}")
     write(partial)
     os.replace(partial, target)
+
+
+def _pieces_of(encoding: Encoding, vectors: np.ndarray) -> PieceVectors:
+    """One text's pieces from its encoding and its row of the model's output, [CLS] and [SEP] left out."""
+    inner = slice(1, len(encoding.ids) - 1)
+    return PieceVectors(encoding.tokens[inner], unit(vectors[inner]), encoding.offsets[inner])
 
 
 @lru_cache(maxsize=1)

@@ -96,8 +96,9 @@ class Alignment:
         self.cache: dict[str, PieceVectors] = {}
 
     def __call__(self, question: str, sentence: str) -> float:
-        """The lowest best cosine of the question's content pieces: 1 when it has none (nothing it says is missing),
-        0 when the sentence has none."""
+        """The lowest best cosine of the question's content pieces, the pieces of a word the sentence has (by lemma
+        or alias: "Moscow" where it says "Russia") counting 1: 1 when it has none (nothing it says is missing), 0
+        when the sentence has none."""
         asked, said = self._vectors([question, sentence])
         content = [i for i, piece in enumerate(asked.pieces)
                    if piece.strip("#").isalnum() and piece not in self.language.stopwords]
@@ -105,7 +106,11 @@ class Alignment:
             return 1.0
         if not said.pieces:
             return 0.0
-        return float((asked.vectors[content] @ said.vectors.T).max(axis=1).min())
+        best = (asked.vectors[content] @ said.vectors.T).max(axis=1)
+        words = text_words(self.language, sentence)
+        found = [(t.start, t.end) for t in self.language.tokens(question) if words.match(t) == 1.0]
+        inside = [any(start <= asked.spans[i][0] < end for start, end in found) for i in content]
+        return float(np.where(inside, 1.0, best).min())
 
     def _vectors(self, texts: list[str]) -> list[PieceVectors]:
         new = [t for t in dict.fromkeys(texts) if t not in self.cache]
