@@ -24,11 +24,11 @@ from articlechat.chain.features import (
     matches,
     mentions,
     question_features,
-    text_words,
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
 from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest import bundled_article
+from articlechat.ingest.split import Span
 from articlechat.language import profile_for
 
 EN = profile_for("en")
@@ -39,7 +39,7 @@ def tokens(text: str) -> list:
 
 
 def lexical(question, text: str) -> np.ndarray:
-    return np.array([matches(t.token, tokens(text)) for t in question.terms])
+    return np.array([matches(t.token, tokens(text), EN) for t in question.terms])
 
 
 def term(word: str):
@@ -62,7 +62,7 @@ def test_words_are_folded_and_whole() -> None:
     ("Mars", "the rotation of Earth", 0.0),
 ])
 def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expected: float) -> None:
-    assert matches(term(word), tokens(text)) == expected
+    assert matches(term(word), tokens(text), EN) == expected
 
 
 def test_terms_match_by_meaning_through_word_vectors(embedding_backend: EmbeddingBackend) -> None:
@@ -164,7 +164,7 @@ def test_antonyms_come_from_wordnet() -> None:
     ("Pyongyang", "South Korea is wary.", 0.0),
 ])
 def test_a_capital_stands_for_its_country(word: str, text: str, expected: float) -> None:
-    assert matches(term(word), tokens(text)) == expected
+    assert matches(term(word), tokens(text), EN) == expected
 
 
 @pytest.mark.parametrize(("question", "text", "expected"), [
@@ -179,7 +179,7 @@ def test_a_negation_or_an_antonym_says_the_opposite_and_the_two_cancel(
     """(negation_mismatch, antonym): "ended without agreement" and "ended in disagreement" say the same."""
     analysed = analyse(question, [text], EN)
     window = TermMatcher(analysed, [text], EN, WordVectors(embedding_backend))(text)
-    opposed = _opposed(analysed, window, text_words(EN, text).lemmas, EN)
+    opposed = _opposed(analysed, window, [Span(0, len(text), text)], EN)
     assert _polarity(analysed, EN.is_negated(text), opposed) == expected
 
 

@@ -27,7 +27,7 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 MODEL_REWRITE = "rt3"  # names the rewrites of runtime_model(): a new value derives the cached model again
 MAX_TOKENS = 256
 BATCH_TOKENS = 512  # rows x longest text per model run: small runs of similar lengths cost the least CPU per token
-RECENT_QUERIES = 64  # queries whose word pieces the packaged model keeps
+RECENT_QUERIES = 16  # queries whose word pieces the packaged model keeps (each at most 256 x 384 floats)
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 
@@ -373,11 +373,10 @@ class OnnxMiniLMEmbeddings(Embeddings):
         return out
 
     def _sum_batch(self, token_ids: list[list[int]]) -> np.ndarray:
-        _, mask, tokens = self._run(token_ids)
-        return np.einsum("bt,btd->bd", mask.astype(np.float32), tokens)
+        return _pooled(*self._run(token_ids))
 
-    def _run(self, token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ids, mask, token vectors) of one padded model run."""
+    def _run(self, token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(mask, token vectors) of one padded model run."""
         width = max(len(ids) for ids in token_ids)
         ids = np.zeros((len(token_ids), width), dtype=np.int64)  # [PAD] is 0
         mask = np.zeros_like(ids)
@@ -385,30 +384,31 @@ class OnnxMiniLMEmbeddings(Embeddings):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return ids, mask, self._session.run(None, feeds)[0]
+        return mask, self._session.run(None, feeds)[0]
 
     def embed_query_pieces(self, texts: list[str]) -> np.ndarray:
         """:meth:`embed_array` for a query (one or two short texts), keeping their word pieces' vectors for
         :meth:`piece_vectors`: the reader aligns the question's pieces without running the model again."""
-        encodings = self._tokenizer.encode_batch(texts)
-        _, mask, tokens = self._run([e.ids for e in encodings])
+        mask, tokens, pieces = self._pieces(texts)
         if len(self._recent) + len(texts) > RECENT_QUERIES:
             self._recent.clear()
-        for row, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
-            self._recent[text] = _pieces_of(encoding, tokens[row])
-        return unit(np.einsum("bt,btd->bd", mask.astype(np.float32), tokens))
+        self._recent.update(zip(texts, pieces, strict=True))
+        return unit(_pooled(mask, tokens))
 
     def piece_vectors(self, texts: list[str]) -> list[PieceVectors]:
         """Each text's word pieces with their contextual vectors: a query's from its embedding run, the others' from
         one model run."""
-        new = [t for t in dict.fromkeys(texts) if t not in self._recent]
-        found = dict(zip(new, self._pieces(new), strict=True)) if new else {}
-        return [self._recent.get(t) or found[t] for t in texts]
+        found = {t: kept for t in texts if (kept := self._recent.get(t)) is not None}  # another thread may clear it
+        new = [t for t in dict.fromkeys(texts) if t not in found]
+        if new:
+            found.update(zip(new, self._pieces(new)[2], strict=True))
+        return [found[t] for t in texts]
 
-    def _pieces(self, texts: list[str]) -> list[PieceVectors]:
+    def _pieces(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[PieceVectors]]:
+        """One model run over ``texts``: its mask, token vectors and each text's pieces."""
         encodings = self._tokenizer.encode_batch(texts)
-        _, _, tokens = self._run([e.ids for e in encodings])
-        return [_pieces_of(e, tokens[row]) for row, e in enumerate(encodings)]
+        mask, tokens = self._run([e.ids for e in encodings])
+        return mask, tokens, [_pieces_of(e, tokens[row]) for row, e in enumerate(encodings)]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
@@ -455,6 +455,11 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
     partial = target.with_name(f"{target.stem}.{os.getpid()}.tmp{target.suffix}")
     write(partial)
     os.replace(partial, target)
+
+
+def _pooled(mask: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Per row, the sum of its unmasked token vectors."""
+    return np.einsum("bt,btd->bd", mask.astype(np.float32), tokens)
 
 
 def _pieces_of(encoding: Encoding, vectors: np.ndarray) -> PieceVectors:

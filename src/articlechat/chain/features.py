@@ -42,6 +42,7 @@ QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise para
 )
 
 
+CACHED_PIECES = 10_000  # contextual word-piece vectors the alignment keeps (~15 MB)
 SOFT_MATCH = 0.45  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
 # Words whose vectors are kept (~1.5 KB each: ~15 MB at most, however many distinct words questions bring).
 CACHED_WORDS = 10_000
@@ -67,10 +68,12 @@ class WordVectors:
             known.update(zip(listed, rows, strict=True))
         new = [w for w in wanted if w not in known]
         if new:
+            embedded = dict(zip(new, self.embed(new), strict=True))
             if len(self.cache) + len(new) > self.capacity:
                 self.cache.clear()
-            self.cache.update(zip(new, self.embed(new), strict=True))
-        return {w: known[w] if w in known else self.cache[w] for w in wanted}
+            self.cache.update(embedded)
+            known.update(embedded)
+        return {w: known[w] for w in wanted}
 
     def cosines(self, terms: list[str], words: list[str]) -> np.ndarray:
         """The cosine of each term (row) to each of ``words`` (column), which must all have word vectors; the rows
@@ -87,13 +90,16 @@ class Alignment:
     """How closely a sentence restates the question, word piece by word piece: for each content piece of the
     question, the best cosine of its contextual vector (the packaged MiniLM's) to the sentence's pieces. A question
     made from the sentence by swapping a word ("President Wilson" for "Prime Minister Wilson") keeps one piece that
-    nothing in the sentence matches well in context. The last ``capacity`` texts' vectors are kept."""
+    nothing in the sentence matches well in context. The last texts' vectors are kept, ``capacity`` word pieces in
+    all (~1.5 KB each)."""
 
-    def __init__(self, model: OnnxMiniLMEmbeddings, language: LanguageProfile, capacity: int = 2_000) -> None:
+    def __init__(self, model: OnnxMiniLMEmbeddings, language: LanguageProfile,
+                 capacity: int = CACHED_PIECES) -> None:
         self.model = model
         self.language = language
         self.capacity = capacity
         self.cache: dict[str, PieceVectors] = {}
+        self.cached_pieces = 0
 
     def __call__(self, question: str, sentence: str) -> float:
         """The lowest best cosine of the question's content pieces, the pieces of a word the sentence has (by lemma
@@ -113,12 +119,17 @@ class Alignment:
         return float(np.where(inside, 1.0, best).min())
 
     def _vectors(self, texts: list[str]) -> list[PieceVectors]:
-        new = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        found = {t: kept for t in texts if (kept := self.cache.get(t)) is not None}  # another thread may clear it
+        new = [t for t in dict.fromkeys(texts) if t not in found]
         if new:
-            if len(self.cache) + len(new) > self.capacity:
+            found.update(zip(new, self.model.piece_vectors(new), strict=True))
+            size = sum(len(found[t].pieces) for t in new)
+            if self.cached_pieces + size > self.capacity:
                 self.cache.clear()
-            self.cache.update(zip(new, self.model.piece_vectors(new), strict=True))
-        return [self.cache[t] for t in texts]
+                self.cached_pieces = 0
+            self.cache.update((t, found[t]) for t in new)
+            self.cached_pieces += size
+        return [found[t] for t in texts]
 
 
 def has_word_vector(word: str) -> bool:
@@ -222,10 +233,10 @@ def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) 
 class TextWords:
     """A text's words, indexed for matching question terms against them."""
 
-    def __init__(self, tokens: Iterable[Token]) -> None:
+    def __init__(self, tokens: Iterable[Token], names: frozenset[str] = frozenset()) -> None:
         tokens = list(tokens)
         acronyms = [t for t in tokens if _is_acronym(t)]
-        self.lemmas = frozenset().union(*(t.lemmas for t in tokens), _phrases(tokens))
+        self.lemmas = frozenset().union(*(t.lemmas for t in tokens), _phrases(tokens) & names)
         self.acronym_lemmas = frozenset().union(*(t.lemmas for t in acronyms))
         self.fuzzy = _by_prefix(t.folded for t in tokens)
         self.acronym_fuzzy = _by_prefix(t.folded for t in acronyms)
@@ -242,7 +253,8 @@ class TextWords:
 
 
 def _phrases(tokens: list[Token]) -> set[str]:
-    """The text's runs of two and three words, joined as multi-word names are ("north_korea")."""
+    """The text's runs of two and three words, joined as multi-word names are ("north_korea"); the index keeps the
+    ones that are names of the language's aliases."""
     words = [t.folded for t in tokens]
     return {"_".join(words[i : i + n]) for n in (2, 3) for i in range(len(words) - n + 1)}
 
@@ -259,12 +271,12 @@ def _by_prefix(words: Iterable[str]) -> dict[str, list[str]]:
 @lru_cache(maxsize=20_000)
 def text_words(language: LanguageProfile, text: str) -> TextWords:
     """The indexed words of ``text`` (cached: passages recur across questions)."""
-    return TextWords(language.tokens(text))
+    return TextWords(language.tokens(text), language.aliases.names)
 
 
-def matches(term: Token, tokens: Iterable[Token]) -> float:
+def matches(term: Token, tokens: Iterable[Token], language: LanguageProfile) -> float:
     """How well ``term`` occurs among ``tokens`` (:meth:`TextWords.match`)."""
-    return TextWords(tokens).match(term)
+    return TextWords(tokens, language.aliases.names).match(term)
 
 
 def _is_acronym(token: Token) -> bool:
@@ -355,13 +367,21 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
     """1 when the sentence holds something of the wanted type that the question does not already say."""
     if not question.wanted:
         return 0.0
-    return float(any(words - question.folded_words for words in typed_words(language, question.wanted, text)))
+    return float(new_typed_piece(question, text, language) is not None)
+
+
+def new_typed_piece(question: Question, text: str, language: LanguageProfile) -> str | None:
+    """The first piece of ``text`` of the wanted answer type with a content word the question does not say."""
+    if not question.wanted:
+        return None
+    return next((piece for piece, words in typed_pieces(language, question.wanted, text)
+                 if words - question.folded_words), None)
 
 
 @lru_cache(maxsize=20_000)
-def typed_words(language: LanguageProfile, kind: str, text: str) -> tuple[frozenset[str], ...]:
-    """The content words of each piece of ``text`` of answer type ``kind``, in order (cached per text)."""
-    return tuple(frozenset(t.folded for t in language.tokens(found)) - language.stopwords
+def typed_pieces(language: LanguageProfile, kind: str, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each piece of ``text`` of answer type ``kind``, in order, with its content words (cached per text)."""
+    return tuple((found, frozenset(t.folded for t in language.tokens(found)) - language.stopwords)
                  for found in language.type_matches(kind, text))
 
 
@@ -408,12 +428,16 @@ def _one_replaced(question: Question, window: TermMatches) -> float:
     return float(len(own) >= 3 and len(unmatched) == 1 and unmatched[0] >= SOFT_MATCH)
 
 
-def _opposed(question: Question, window: TermMatches, lemmas: frozenset[str], language: LanguageProfile) -> bool:
-    """Whether the window has an antonym of a question term it lacks, which the question does not say itself:
-    "closing speakers" against "opening speakers", the pattern of a question made by swapping a word."""
-    others = lemmas - question.lemmas - language.stopwords
-    return any(language.antonyms.relate(t.token.lemmas, others)
-               for t, lexical in zip(question.terms, window.lexical, strict=True) if t.own and lexical == 0.0)
+def _opposed(question: Question, window: TermMatches, spans: list[Span], language: LanguageProfile) -> bool:
+    """Whether the window (``spans``) has an antonym of a question term it lacks, which the question does not say
+    itself: "closing speakers" against "opening speakers", the pattern of a question made by swapping a word."""
+    antonyms = language.antonyms
+    lacking = [t.token.lemmas for t, lexical in zip(question.terms, window.lexical, strict=True)
+               if t.own and lexical == 0.0 and any(antonyms.of(form) for form in t.token.lemmas)]
+    if not lacking:  # most questions: no word with an antonym is missing, and the window's words are not needed
+        return False
+    others = frozenset().union(*(text_words(language, s.text).lemmas for s in spans)) - question.lemmas
+    return any(antonyms.relate(forms, others - language.stopwords) for forms in lacking)
 
 
 def _polarity(question: Question, negated: bool, opposed: bool) -> tuple[float, float]:
@@ -450,13 +474,12 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
         window, window_mentions = own, mentions(text, language)
         for span in candidate.window():
             window, window_mentions = window | matched(span.text), window_mentions | mentions(span.text, language)
-        lemmas = frozenset().union(*(text_words(language, span.text).lemmas for span in candidate.window()))
         rows.append([*_soft(question, window),
             candidate.cosine, best - candidate.cosine, math.log1p(rank), candidate.passage.score,
             _coverage(question, own.lexical), _coverage(question, window.lexical),
             _coverage(question, own.lexical, weighted=False), _bigrams(pairs, language.tokens(text)),
             *_missing(question, window.lexical), float(bool(question.wanted)), _type_found(question, text, language),
-            *_polarity(question, language.is_negated(text), _opposed(question, window, lemmas, language)),
+            *_polarity(question, language.is_negated(text), _opposed(question, window, candidate.window(), language)),
             float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
             *_swapped(question, asked, window, window_mentions), _one_replaced(question, window),
         ])

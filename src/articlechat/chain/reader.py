@@ -26,6 +26,7 @@ from articlechat.chain.features import (
     analyse,
     candidates,
     context_weight,
+    new_typed_piece,
     question_features,
     sentence_features,
 )
@@ -192,10 +193,5 @@ class Reader:
     def short_answer(self, question: Question, chosen: Candidate) -> str | None:
         """The name, date, number or place of the wanted type in the chosen sentence that the question does not
         already say; None when the question wants no such thing or the sentence holds none."""
-        if not question.wanted:
-            return None
-        for found in self.language.type_matches(question.wanted, chosen.sentence.text):
-            words = {t.folded for t in self.language.tokens(found)}
-            if words - question.folded_words - self.language.stopwords:
-                return found.strip(" ,.;:")
-        return None
+        piece = new_typed_piece(question, chosen.sentence.text, self.language)
+        return piece.strip(" ,.;:") if piece else None

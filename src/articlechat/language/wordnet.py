@@ -31,6 +31,11 @@ class WordRelations:
             raise ConfigError(f"Cannot read the word table {self.name}: {exc}; reinstall articlechat.") from None
         return {word: frozenset(related) for word, *related in (line.split("\t") for line in lines)}
 
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The table's multi-word names ("north_korea"), which a text's runs of words are matched against."""
+        return frozenset(w for word, related in self.table.items() for w in (word, *related) if "_" in w)
+
     def of(self, word: str) -> frozenset[str]:
         """The words related to ``word`` (none when the table does not have it)."""
         return self.table.get(word, frozenset())
