@@ -92,7 +92,7 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
             document = load_file(file, settings.max_file_bytes)
             ingestor.ingest_document(document)
             sources[name] = document.id
-    retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER)
+    retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER, profile_for("en"))
     reader = Reader.for_backend(ReaderModel.untrained(), profile_for("en"), store.backend)
     examples = []
     for origin, item in items:

@@ -59,6 +59,8 @@ def test_words_are_folded_and_whole() -> None:
     ("Vladmir", "Vladimir Putin", 0.8),  # typo
     ("violations", "violating the sanctions", 0.8),  # shared stem
     ("cat", "a car", 0.0),  # short words match only exactly
+    ("six-nation", "the six-party talks", 1.0),  # a compound matches by its parts
+    ("Putin", "the Kim-Putin summit", 1.0),
     ("Mars", "the rotation of Earth", 0.0),
 ])
 def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expected: float) -> None:

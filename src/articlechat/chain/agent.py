@@ -78,7 +78,7 @@ class Agent:
         self.store = store
         self.sessions = sessions
         self.language = profile_for("en")
-        self.retriever = Retriever(store, settings.answering.top_k * CANDIDATES_PER_ANSWER)
+        self.retriever = Retriever(store, settings.answering.top_k * CANDIDATES_PER_ANSWER, self.language)
         self.reader = reader or Reader.for_backend(shipped_model(), self.language, store.backend)
         self.answerer: Answerer = answerer or ExtractiveAnswerer()
 

@@ -1,4 +1,5 @@
-"""Retrieval: resolve a follow-up against the conversation, embed it, fetch the top-k passages."""
+"""Retrieval: embed the question (and its conversation context), fetch the nearest passages, reorder them with a
+lexical ranking and keep the candidates."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from rank_bm25 import BM25Okapi
 
 from articlechat.ingest.pipeline import decode_vectors
 from articlechat.ingest.split import Span
+from articlechat.language import LanguageProfile
 from articlechat.store import ArticleStore, Hit
+
+SHORTLIST = 40  # nearest passages that the lexical ranking reorders before the candidates are kept
+FUSION_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009)
 
 
 @dataclass
@@ -54,6 +60,26 @@ def _sentences(chunk_id: str, text: str, start: int, spans: str, packed: str,
     return sentences, vectors
 
 
+@lru_cache(maxsize=4096)
+def _terms(language: LanguageProfile, text: str) -> tuple[str, ...]:
+    """The lexical ranking's terms of ``text``: each content word's lemmas (cached: passages recur)."""
+    return tuple(lemma for token in language.content_tokens(text) for lemma in sorted(token.lemmas))
+
+
+def fuse(hits: list[Hit], query: str, language: LanguageProfile) -> list[Hit]:
+    """``hits`` (nearest first) reordered by reciprocal rank fusion of that order and their BM25 order for
+    ``query``: a passage that says the question's rarer words rises, one only near in meaning stays."""
+    texts = [_terms(language, hit.text) for hit in hits]
+    terms = _terms(language, query)
+    if not terms or not any(texts):
+        return hits
+    scores = BM25Okapi([list(t) for t in texts]).get_scores(list(terms))
+    lexical_rank = np.empty(len(hits), dtype=np.int64)
+    lexical_rank[np.argsort(-scores, kind="stable")] = np.arange(len(hits))
+    fused = 1.0 / (FUSION_K + np.arange(len(hits))) + 1.0 / (FUSION_K + lexical_rank)
+    return [hits[i] for i in np.argsort(-fused, kind="stable")]
+
+
 def _passage(hit: Hit, dimension: int) -> Passage:
     meta = hit.metadata
     start = int(meta["start"])
@@ -66,15 +92,17 @@ def _passage(hit: Hit, dimension: int) -> Passage:
 class Retriever:
     """Finds the passages of the store that bear on a question."""
 
-    def __init__(self, store: ArticleStore, candidates: int) -> None:
+    def __init__(self, store: ArticleStore, candidates: int, language: LanguageProfile) -> None:
         self.store = store
         self.candidates = candidates
+        self.language = language
 
     def retrieve(self, question: str, query: str | None = None, doc: str | None = None) -> Retrieval:
         """Candidate passages for ``query`` (default: the question), optionally within document ``doc``.
 
         When the query adds conversation context to the question, both are searched and the passages merged by
-        their best score: the context finds what "it" refers to, the question alone what is asked now.
+        their best score: the context finds what "it" refers to, the question alone what is asked now. The
+        nearest :data:`SHORTLIST` are then reordered by :func:`fuse` and the first ``candidates`` kept.
         """
         query = query or question
         backend = self.store.backend
@@ -82,10 +110,11 @@ class Retriever:
         vectors = backend.query_vectors(texts)
         best: dict[str, Hit] = {}
         for vector in vectors:
-            for hit in self.store.search(vector.tolist(), self.candidates, source=doc):
+            for hit in self.store.search(vector.tolist(), max(self.candidates, SHORTLIST), source=doc):
                 if hit.id not in best or hit.score > best[hit.id].score:
                     best[hit.id] = hit
-        hits = sorted(best.values(), key=lambda h: h.score, reverse=True)[: self.candidates]
+        nearest = sorted(best.values(), key=lambda h: h.score, reverse=True)
+        hits = fuse(nearest, query, self.language)[: self.candidates]
         passages = [_passage(hit, backend.dimension()) for hit in hits]
         return Retrieval(question, query, vectors[0], vectors[-1], passages)
 

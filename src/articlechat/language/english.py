@@ -157,6 +157,9 @@ def lemmatize(word: str) -> frozenset[str]:
         found.add(word.replace("is", "iz"))
     for _, forms in _entries(word):
         found.update(forms)
+    parts = [part for part in word.split("-") if part not in STOPWORDS]
+    if len(parts) > 1:
+        found.update(*(lemmatize(part) for part in parts))
     return frozenset(found.union(*(ALIASES.of(form) for form in found)))
 
 
