@@ -72,10 +72,10 @@ def test_dev_set_meets_the_targets() -> None:
 
 
 def test_extra_set_meets_a_looser_bar(agent: Agent) -> None:
-    """More questions of the same kinds (measured: 13/22 answered right, 10/10 declined, 4/4, hit@4 1.0)."""
+    """More questions of the same kinds (measured: 15/22 answered right, 10/10 declined, 4/4, hit@4 1.0)."""
     report = run_eval(agent, load_items(EXTRA_SET), agent.settings.top_k)
     measured = rates(report.to_json(with_items=False))
-    assert measured["factual+followup"] >= 0.59, measured
+    assert measured["factual+followup"] >= 0.68, measured
     assert measured["unanswerable"] >= 0.90, measured
     assert measured["injection"] == 1.0, measured
     assert measured["hit@4"] >= 0.90, measured
@@ -311,9 +311,9 @@ def test_squad_set_through_the_cli_ingests_its_articles_once(tmp_path: Path) -> 
 # Issue 9's targets are higher (paraphrase answerable and declines >= 0.90; SQuAD held out: overall >= 0.65,
 # answerable correct >= 0.70, unanswerable declined >= 0.55, hit@4 >= 0.95); these floors are the levels measured
 # on this version (README, "Evaluation"), so a change that makes the reader worse fails here.
-PARAPHRASE_FLOOR = {"factual+followup": 0.48, "unanswerable": 0.64, "injection": 1.0}  # measured 19/39, 9/14, 5/5
-SQUAD_HELD_OUT_FLOOR = {"overall": 0.61, "unanswerable_declined": 0.64, "hit_at_k": 0.94}  # measured .613 .643 .942
-DEV_FLOOR = 0.74  # the dev sets' score at the shipped threshold (measured 0.750)
+PARAPHRASE_FLOOR = {"factual+followup": 0.51, "unanswerable": 0.64, "injection": 1.0}  # measured 20/39, 9/14, 5/5
+SQUAD_HELD_OUT_FLOOR = {"overall": 0.61, "unanswerable_declined": 0.64, "hit_at_k": 0.96}  # measured .615 .641 .964
+DEV_FLOOR = 0.77  # the dev sets' score at the shipped threshold (measured 0.771)
 
 
 def assert_paraphrase_figures(report: dict) -> None:
