@@ -69,11 +69,11 @@ def _terms(language: LanguageProfile, text: str) -> tuple[str, ...]:
 def fuse(hits: list[Hit], query: str, language: LanguageProfile) -> list[Hit]:
     """``hits`` (nearest first) reordered by reciprocal rank fusion of that order and their BM25 order for
     ``query``: a passage that says the question's rarer words rises, one only near in meaning stays."""
-    texts = [_terms(language, hit.text) for hit in hits]
     terms = _terms(language, query)
-    if not terms or not any(texts):
+    texts = [_terms(language, hit.text) for hit in hits] if terms else []
+    if not any(texts):
         return hits
-    scores = BM25Okapi([list(t) for t in texts]).get_scores(list(terms))
+    scores = BM25Okapi(texts).get_scores(terms)
     lexical_rank = np.empty(len(hits), dtype=np.int64)
     lexical_rank[np.argsort(-scores, kind="stable")] = np.arange(len(hits))
     fused = 1.0 / (FUSION_K + np.arange(len(hits))) + 1.0 / (FUSION_K + lexical_rank)
