@@ -3,8 +3,11 @@
     .venv/bin/python scripts/fit_reader.py [--questions ../shared/eval/squad-dev/qa.jsonl ...] [--out PATH] [--json]
 
 The first question file is the measure (SQuAD's crowd questions); the others add questions about the same articles
-(tests/data/squad-written/: questions written here as readers ask them, paraphrased, and natural near-misses), fitted
-on and reported on their own. Each article's questions are scored by models fitted on the other articles only, at a
+(tests/data/squad-written/: questions written here as readers ask them, paraphrased, and natural near-misses;
+tests/data/squad-followups/: follow-ups asked after an earlier question, which is replayed first), fitted on and
+reported on their own. The earlier turns of follow-ups are answered by models fitted on the single questions.
+
+Each article's questions are scored by models fitted on the other articles only, at a
 decline threshold chosen without it, so the printed figures are held-out ones. The threshold balances two kinds of
 question: the scripted dev sets about the bundled op-ed (as readers ask, mostly answerable) and the articles' (half
 unanswerable, written to look answerable); the shipped model is fitted on all the articles and written with its
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from articlechat.chain.agent import CANDIDATES_PER_ANSWER, Agent
+from articlechat.chain.agent import CANDIDATES_PER_ANSWER, Agent, standalone_query
 from articlechat.chain.extractive import quote
 from articlechat.chain.features import (
     QUESTION_FEATURES,
@@ -50,6 +53,7 @@ from articlechat.evaluation import (
     squad_articles,
     without_markers,
 )
+from articlechat.history import Turn
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor, bundled_article
 from articlechat.ingest.load import load_file
 from articlechat.language import profile_for
@@ -58,7 +62,8 @@ from articlechat.store import ArticleStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "squad-dev" / "qa.jsonl",
-                     ROOT / "tests" / "data" / "squad-written" / "qa.jsonl"]
+                     ROOT / "tests" / "data" / "squad-written" / "qa.jsonl",
+                     ROOT / "tests" / "data" / "squad-followups" / "qa.jsonl"]
 DEFAULT_OUT = ROOT / "src" / "articlechat" / "data" / "reader" / "reader.json"
 CALIBRATION_THRESHOLDS = np.round(np.arange(0.05, 0.71, 0.01), 3)
 # The decline threshold balances the development sets about the bundled op-ed (questions as readers ask them, mostly
@@ -92,15 +97,36 @@ def collect(question_files: list[Path], data_dir: Path) -> tuple[list[Example], 
             document = load_file(file, settings.max_file_bytes)
             ingestor.ingest_document(document)
             sources[name] = document.id
-    retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER, profile_for("en"))
-    reader = Reader.for_backend(ReaderModel.untrained(), profile_for("en"), store.backend)
-    examples = []
-    for origin, item in items:
-        retrieval = retriever.retrieve(item.question, None, sources[item.doc])
-        found, question, rows = reader.features(retrieval)
-        labels = np.array([not item.impossible and contains_answer(c.sentence.text, item.answers) for c in found])
-        examples.append(Example(item, origin, retrieval, found, question, rows, labels))
-    return examples, reader
+    language = profile_for("en")
+    retriever = Retriever(store, settings.top_k * CANDIDATES_PER_ANSWER, language)
+    reader = Reader.for_backend(ReaderModel.untrained(), language, store.backend)
+    single = [example(reader, retriever, origin, item, [], sources) for origin, item in items if not item.history]
+    # The earlier turns of conversations are answered (never declined) by the models fitted on single questions.
+    answering = ReaderModel(*fit_gate(reader, single), 0.0, {})
+    conversing = Agent(load_settings(data_dir=data_dir, decline_threshold=0.0), store, open_sessions(settings),
+                       reader=reader.with_model(answering))
+    conversations = [example(reader, retriever, origin, item, replay(conversing, item.history, sources[item.doc])[1],
+                             sources) for origin, item in items if item.history]
+    return single + conversations, reader
+
+
+def example(reader: Reader, retriever: Retriever, origin: str, item: SquadItem, history: list[Turn],
+            sources: dict[str, str]) -> Example:
+    """One question retrieved for and read as the agent does after ``history``, with its candidates' labels."""
+    query = standalone_query(item.question, history, reader.language)
+    retrieval = retriever.retrieve(item.question, query, sources[item.doc])
+    found, question, rows = reader.features(retrieval)
+    labels = np.array([not item.impossible and contains_answer(c.sentence.text, item.answers) for c in found])
+    return Example(item, origin, retrieval, found, question, rows, labels)
+
+
+def replay(agent: Agent, turns: list[str], source: str) -> tuple[str | None, list[Turn]]:
+    """Ask ``turns`` in one fresh session scoped to ``source``: the session (None when no turns) and the
+    conversation so far, as the agent keeps it."""
+    session = None
+    for turn in turns:
+        session = agent.ask(turn, session, source).session_id
+    return session, agent.sessions.recent_turns(session, agent.settings.history_turns) if session else []
 
 
 def article_weights(examples: list[Example]) -> dict[str, float]:
@@ -280,10 +306,7 @@ def judge_dev_items(store: ArticleStore, model: ReaderModel, question_sets: list
     judged = []
     for path in question_sets:
         for item in load_items(path):
-            session = None
-            for turn in item.turns[:-1]:
-                session = agent.ask(turn, session, BUNDLED_SOURCE).session_id
-            history = agent.sessions.recent_turns(session, settings.history_turns) if session else []
+            session, history = replay(agent, item.turns[:-1], BUNDLED_SOURCE)
             chance = agent.ground(item.turns[-1], history, BUNDLED_SOURCE).verdict.confidence
             answer = agent.ask(item.turns[-1], session, BUNDLED_SOURCE)
             judged.append(Judged(item, chance, score_item(item, answer).passed))

@@ -2,11 +2,13 @@
 
 import pytest
 
-from articlechat.chain.agent import Agent, Token
+from articlechat.chain.agent import Agent, Token, standalone_query
 from articlechat.contract import Answer
 from articlechat.errors import InvalidInput, NotFound
+from articlechat.history import Turn
 from articlechat.ingest import BUNDLED_SOURCE, Ingestor, bundled_article
 from articlechat.ingest.load import parse_document
+from articlechat.language import profile_for
 from conftest import check_citations
 
 TITLE = "Russia and North Korea talks are just a diplomatic spectacle"
@@ -65,6 +67,19 @@ def test_a_follow_up_is_resolved_with_the_session(agent: Agent) -> None:
     messages = agent.sessions.messages(first.session_id)
     assert [m.content for m in messages if m.role == "user"] == ["Which summit failed in February?", "Who was it with?"]
     assert messages[-1].sources == [s.model_dump() for s in follow.sources]
+
+
+@pytest.mark.parametrize(("question", "leans"), [
+    ("When did that happen?", True), ("Why?", True), ("And the total cost of attendance?", True),
+    ("What about Russia's trade with China?", True), ("Who did Kim Jong Un meet in April?", False),
+    ("Andrew Jackson founded which party in Tennessee?", False),
+])
+def test_which_questions_lean_on_the_conversation(question: str, leans: bool) -> None:
+    english = profile_for("en")
+    assert english.refers_back(question) is leans
+    previous = Turn("What was the tuition?", "The tuition was $40,000 [1].", True)
+    query = standalone_query(question, [previous], english)
+    assert query == (f"What was the tuition? The tuition was $40,000. {question}" if leans else question)
 
 
 def test_streaming_yields_the_answer_text_then_the_answer(agent: Agent) -> None:

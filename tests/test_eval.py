@@ -217,6 +217,34 @@ def test_squad_scoring_rules() -> None:
     assert (false.outcome, false.hit_rank) == ("false_answer", None)
 
 
+class RecordingAsker:
+    """Answers every question "Maria Keller [1]" in a session numbered by the first question of a conversation,
+    and records (question, session asked in, document)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str | None, str | None]] = []
+
+    def ask(self, question: str, session_id: str | None = None, doc: str | None = None) -> Answer:
+        self.asked.append((question, session_id, doc))
+        session = session_id or f"session-{len(self.asked)}".ljust(24, "x")
+        return _answer("Maria Keller [1]", True, ["built by Maria Keller"]).model_copy(update={"session_id": session})
+
+
+def test_a_squad_follow_up_is_asked_after_its_history_in_one_session() -> None:
+    items = [_squad("plain", "l.txt", ["Maria Keller"]),
+             SquadItem(id="follow", doc="l.txt", question="And who built it?", answers=["Maria Keller"],
+                       impossible=False, history=["Where is the lighthouse?", "When was it built?"])]
+    asker = RecordingAsker()
+    report = run_squad(asker, items, {"l.txt": "lighthouse"}, k=4)
+    first = "session-2".ljust(24, "x")
+    assert asker.asked == [("Q?", None, "lighthouse"), ("Where is the lighthouse?", None, "lighthouse"),
+                           ("When was it built?", first, "lighthouse"), ("And who built it?", first, "lighthouse")]
+    assert [(r.id, r.outcome) for r in report.items] == [("plain", "correct"), ("follow", "correct")]  # last turn only
+    assert SquadItem.model_validate_json(squad_line("n", "l.txt", "Who?", ["x"])).history == []
+    with pytest.raises(ValueError, match="at most 10 items"):
+        SquadItem(id="long", doc="l.txt", question="Q?", answers=["x"], impossible=False, history=["Q?"] * 11)
+
+
 def test_squad_report_overall_and_per_article() -> None:
     results = [
         SquadResult("1", "b.txt", False, "correct", True, "x [1]", 1, True),
@@ -360,7 +388,8 @@ def test_squad_dev_held_out(tmp_path: Path) -> None:
     for key, floor in SQUAD_HELD_OUT_FLOOR.items():
         assert held_out["all"][key] >= floor, held_out["all"]
     assert dev >= DEV_FLOOR
-    assert set(held_out) == {path.name for path in (SQUAD_DEV / "articles").iterdir()} | {"all", "squad-written"}
+    written = {"squad-written", "squad-followups"}
+    assert set(held_out) == {path.name for path in (SQUAD_DEV / "articles").iterdir()} | {"all"} | written
 
 
 def load_fit_script():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from articlechat.chain.agent import Agent
+from articlechat.chain.agent import Agent, standalone_query
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -253,6 +253,23 @@ def test_a_follow_up_finds_the_date_in_the_sentence_just_quoted(agent: Agent) ->
     follow = agent.ask("When did that happen?", session_id=first.session_id)
     assert follow.answered and "25th of April" in (follow.short_answer or "")
     assert "25th of April" in follow.answer
+
+
+def test_a_follow_up_knows_which_sentences_the_previous_answer_quoted(agent: Agent) -> None:
+    first = agent.ask("Who did Kim Jong Un meet?")
+    previous = agent.sessions.recent_turns(first.session_id, 1)
+    query = standalone_query("When did that happen?", previous, EN)
+    found, question, rows = agent.reader.features(agent.retriever.retrieve("When did that happen?", query))
+    said, beside = (rows[:, SENTENCE_FEATURES.index(name)] for name in ("said_before", "beside_said"))
+    quoted = [c.sentence.text for c, flag in zip(found, said, strict=True) if flag]
+    assert question.followup and quoted and all(text in first.answer for text in quoted)
+    for candidate, flag in zip(found, beside, strict=True):  # a neighbour of a quoted sentence in its passage
+        neighbours = [s.text for s in candidate.window() if s is not candidate.sentence]
+        assert bool(flag) == any(text in first.answer for text in neighbours)
+    assert beside.any()
+    _, alone, plain = agent.reader.features(agent.retriever.retrieve("When did Kim Jong Un meet Putin?"))
+    assert not alone.followup and not plain[:, [SENTENCE_FEATURES.index("said_before"),
+                                                SENTENCE_FEATURES.index("beside_said")]].any()
 
 
 def test_summaries_cover_the_article_in_order(agent: Agent) -> None:

@@ -11,6 +11,7 @@ from articlechat.chain.summary import MAX_CONSIDERED, summarize
 from articlechat.embeddings import EmbeddingBackend
 from articlechat.ingest import bundled_article
 from articlechat.ingest.split import sentence_spans
+from articlechat.language import profile_for
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,15 @@ def test_small_and_bad_inputs() -> None:
         summarize(body, vectors[:2])
     with pytest.raises(ValueError, match="count must be at least 1"):
         summarize(body, vectors, 0)
+
+
+def test_sentences_that_lean_on_the_one_before_are_left_out(op_ed: tuple[list[str], np.ndarray]) -> None:
+    sentences, vectors = op_ed
+    english = profile_for("en")
+    picked = [sentences[i] for i in summarize(sentences, vectors, 4, english.stands_alone)]
+    assert len(picked) == 4 and all(english.stands_alone(s) for s in picked), picked
+    assert not english.stands_alone("This is because Russia has previously been accused of violating sanctions.")
+    assert not english.stands_alone("As such, this meeting is unlikely to have any long term implications.")
+    assert english.stands_alone("Thistle grows on the hills of Scotland in the summer.")
+    leaning = ["This one follows the sentence before it.", "It says more of the same thing here."]
+    assert summarize(leaning, np.eye(2, dtype=np.float32), 2, english.stands_alone) == [0, 1]  # nothing else to pick

@@ -37,6 +37,7 @@ Kind = Literal["factual", "followup", "unanswerable", "injection"]
 Outcome = Literal["correct", "over_decline", "wrong_answer", "declined", "false_answer"]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 MAX_ANSWER_CHARS = 400  # a longer answer is not counted correct, whatever it contains
+MAX_HISTORY_TURNS = 10  # earlier questions a SQuAD item may replay before its own
 ARTICLES_FOLDER = "articles"  # a SQuAD set's documents, beside its question file
 _MARKER = re.compile(r"\s*\[\d+\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -82,6 +83,8 @@ class SquadItem(BaseModel):
     question: Text
     answers: list[str]
     impossible: bool
+    history: list[Text] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
+                                description="Questions asked before it in the same session (a follow-up's context).")
 
     @field_validator("doc")
     @classmethod
@@ -199,6 +202,15 @@ def ask_or_refusal(agent: Asker, question: str, session_id: str | None, doc: str
         return Answer(answer="", answered=False, session_id=session_id or "", sources=[]), str(exc)
 
 
+def converse(agent: Asker, turns: list[str], doc: str | None) -> tuple[Answer, str | None]:
+    """Ask ``turns`` in order in one fresh session; the last turn's answer (and refusal, as :func:`ask_or_refusal`)."""
+    session_id = None
+    for turn in turns:
+        answer, error = ask_or_refusal(agent, turn, session_id, doc)
+        session_id = answer.session_id or session_id
+    return answer, error
+
+
 # --- Scripted sets -------------------------------------------------------------------------------------------------
 
 
@@ -286,14 +298,7 @@ def score_item(item: ScriptedItem, answer: Answer, error: str | None = None) -> 
 
 def run_eval(agent: Asker, items: list[ScriptedItem], k: int, doc: str | None = None) -> EvalReport:
     """Ask every item's turns in a fresh session and score the last answer."""
-    results = []
-    for item in items:
-        session_id = None
-        for turn in item.turns:
-            answer, error = ask_or_refusal(agent, turn, session_id, doc)
-            session_id = answer.session_id or session_id
-        results.append(score_item(item, answer, error))
-    return EvalReport(results, k)
+    return EvalReport([score_item(item, *converse(agent, item.turns, doc)) for item in items], k)
 
 
 # --- SQuAD sets ----------------------------------------------------------------------------------------------------
@@ -426,10 +431,11 @@ class SquadReport:
 
 
 def run_squad(agent: Asker, items: list[SquadItem], sources: dict[str, str], k: int) -> SquadReport:
-    """Ask each question in a fresh session scoped to its article's stored source (``sources``: doc -> source)."""
+    """Ask each question in a fresh session scoped to its article's stored source (``sources``: doc -> source),
+    after the item's earlier questions (its ``history``) in the same session; only its own answer is scored."""
     started = time.perf_counter()
     results = []
     for item in items:
-        answer, error = ask_or_refusal(agent, item.question, None, sources[item.doc])
+        answer, error = converse(agent, [*item.history, item.question], sources[item.doc])
         results.append(score_squad(item, answer, k, error))
     return SquadReport(results, k, time.perf_counter() - started)

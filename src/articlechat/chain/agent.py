@@ -166,5 +166,6 @@ class Agent:
         unique = list({s.start: (p, s, v) for p, s, v in sentences}.values())
         if not unique:
             return ground_in_summary(retrieval, [])
-        chosen = summarize([s.text for _, s, _ in unique], np.stack([v for *_, v in unique]), SUMMARY_SENTENCES)
+        chosen = summarize([s.text for _, s, _ in unique], np.stack([v for *_, v in unique]), SUMMARY_SENTENCES,
+                           self.language.stands_alone)
         return ground_in_summary(retrieval, [(unique[i][0], unique[i][1]) for i in chosen])

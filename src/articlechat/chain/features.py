@@ -33,12 +33,13 @@ SENTENCE_FEATURES = (
     "terms_window", "terms_plain",
     "bigrams", "missing_names", "missing_numbers", "missing_rarest", "type_wanted", "type_found",
     "negation_mismatch", "antonym", "is_title", "length", "swapped_date", "swapped_number", "swapped_name",
-    "one_replaced",
+    "one_replaced", "said_before", "beside_said",
 )
 QUESTION_FEATURES = (  # word-vector matches only: exact-word ones penalise paraphrased questions
     "best_terms_soft", "best_soft_missing_rarest", "best_logit", "margin", "best_cosine", "best_missing_names",
     "best_missing_numbers", "type_wanted", "best_type_found", "absent_names", "question_terms", "best_passage_score",
-    "best_swapped", "negation_unmatched", "best_one_replaced", "best_antonym", "aligned",
+    "best_swapped", "negation_unmatched", "best_one_replaced", "best_antonym", "aligned", "followup",
+    "best_said",
 )
 
 
@@ -176,6 +177,12 @@ class Question:
     negated: bool
     folded_words: frozenset[str]
     lemmas: frozenset[str]  # of all its words
+    context: str = ""  # what a follow-up leans on: the previous question and answer, whitespace folded
+
+    @property
+    def followup(self) -> bool:
+        """Whether the question leans on the conversation."""
+        return bool(self.context)
 
 
 def candidates(retrieval: Retrieval, context_weight: float) -> list[Candidate]:
@@ -215,7 +222,8 @@ def analyse(question: str, pool: Iterable[str], language: LanguageProfile, conte
                 if t.token.folded not in seen]
     tokens = language.tokens(question)
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
-                    frozenset(t.folded for t in tokens), frozenset().union(*(t.lemmas for t in tokens)))
+                    frozenset(t.folded for t in tokens), frozenset().union(*(t.lemmas for t in tokens)),
+                    " ".join(context.split()))
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
@@ -482,8 +490,22 @@ def sentence_features(question: Question, found: list[Candidate], language: Lang
             *_polarity(question, language.is_negated(text), _opposed(question, window, candidate.window(), language)),
             float(text.strip() == (candidate.passage.title or "").strip()), math.log1p(len(text)) / 6.0,
             *_swapped(question, asked, window, window_mentions), _one_replaced(question, window),
+            *_said_before(question, candidate),
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def _said_before(question: Question, candidate: Candidate) -> tuple[float, float]:
+    """For a follow-up: whether the previous answer quoted the sentence, and whether it quoted a neighbour of it
+    ("When did that happen?" is often answered by the sentence just quoted or the next one)."""
+    if not question.context:
+        return 0.0, 0.0
+    def said(span: Span) -> bool:
+        text = " ".join(span.text.split())
+        return bool(text) and text in question.context
+
+    neighbours = [span for span in candidate.window() if span is not candidate.sentence]
+    return float(said(candidate.sentence)), float(any(map(said, neighbours)))
 
 
 def question_features(question: Question, found: list[Candidate], rows: np.ndarray, logits: np.ndarray,
@@ -506,5 +528,6 @@ def question_features(question: Question, found: list[Candidate], rows: np.ndarr
         min(len(own), 10) / 10.0, max(c.passage.score for c in found),
         max(row[column[name]] for name in ("swapped_date", "swapped_number", "swapped_name")),
         float(question.negated and row[column["negation_mismatch"]] == 1.0), row[column["one_replaced"]],
-        row[column["antonym"]], alignment(question.text, found[top].sentence.text),
+        row[column["antonym"]], alignment(question.text, found[top].sentence.text), float(question.followup),
+        max(row[column["said_before"]], row[column["beside_said"]]),
     ])

@@ -5,10 +5,12 @@ and last few sentences (news and reference writing state the point up front and 
 bias that makes "the first sentences" a strong summary baseline). The document is cut into as many consecutive parts
 as sentences wanted, and each part gives the sentence that best trades that relevance against similarity to the ones
 already chosen (maximal marginal relevance), so the summary follows the article from its opening through the middle
-to its conclusion.
+to its conclusion. A sentence that opens by referring to the one before it ("This is because...") is not chosen.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,16 +25,20 @@ EDGE_DECAY = 2.0
 NEAR_DUPLICATE = 0.9  # cosine similarity above which a sentence repeats one already chosen
 
 
-def summarize(sentences: list[str], vectors: np.ndarray, count: int = 4) -> list[int]:
+def summarize(sentences: list[str], vectors: np.ndarray, count: int = 4,
+              stands_alone: Callable[[str], bool] = lambda _: True) -> list[int]:
     """Indices (in document order) of about ``count`` sentences that summarise the document.
 
-    ``vectors`` holds one embedding per sentence. Fewer are returned when the document has fewer usable sentences.
+    ``vectors`` holds one embedding per sentence. Sentences that do not ``stand alone`` (a language's openings that
+    refer to the sentence before) are left out unless no other is usable. Fewer are returned when the document has
+    fewer usable sentences.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, not {count}")
     if len(vectors) != len(sentences):
         raise ValueError(f"{len(sentences)} sentences but {len(vectors)} vectors")
-    candidates = _considered([i for i, s in enumerate(sentences) if _is_body_sentence(s)])
+    body = [i for i, s in enumerate(sentences) if _is_body_sentence(s)]
+    candidates = _considered([i for i in body if stands_alone(sentences[i])] or body)
     if not candidates:
         return []
     unit = _unit(np.asarray(vectors, dtype=np.float32)[candidates])

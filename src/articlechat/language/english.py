@@ -30,6 +30,12 @@ ANAPHORA = frozenset("""
 it its he him his she her hers they them their theirs this that these those there then such former latter
 """.split())
 
+# A sentence opening that refers to what came before ("This is because...", "As such, ..."): such a sentence does
+# not stand alone in a summary.
+LEANS_BACK = re.compile(r"^\W*(?:this|these|that|those|it|its|they|their|such|he|she|his|her|as such|thus|hence"
+                        r"|therefore)\b", re.I)
+# A question that opens by continuing the previous one ("And the total cost?", "What about Russia?").
+FOLLOWS_ON = re.compile(r"^\W*(?:and|but|also|so|then|what about|how about)\b", re.I)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
                    r"|\b(?:\d+(?:st|nd|rd|th)|[a-z]+(?:teenth|tieth|th|first|second|third)) century\b"
@@ -169,6 +175,8 @@ PROFILE = LanguageProfile(
     stopwords=STOPWORDS,
     negations=NEGATIONS,
     anaphora=ANAPHORA,
+    leans_back=LEANS_BACK,
+    follows_on=FOLLOWS_ON,
     lemmatize=lemmatize,
     answer_types=ANSWER_TYPES,
     type_patterns=TYPE_PATTERNS,

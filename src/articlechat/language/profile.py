@@ -38,6 +38,8 @@ class LanguageProfile:
     stopwords: frozenset[str]
     negations: frozenset[str]
     anaphora: frozenset[str]
+    leans_back: re.Pattern[str]  # a sentence opening that refers to the sentence before
+    follows_on: re.Pattern[str]  # a question opening that continues the previous question
     lemmatize: Callable[[str], frozenset[str]]
     answer_types: tuple[tuple[re.Pattern[str], AnswerType], ...]
     type_patterns: dict[AnswerType, re.Pattern[str]]
@@ -76,9 +78,15 @@ class LanguageProfile:
         return sorted(names, key=self.person_likeness, reverse=True) if kind == "person" else names
 
     def refers_back(self, question: str) -> bool:
-        """Whether a question leans on the conversation (a pronoun, or too few words of its own)."""
+        """Whether a question leans on the conversation (a pronoun, an opening that continues the previous question,
+        or too few words of its own)."""
         tokens = self.tokens(question)
-        return any(t.folded in self.anaphora for t in tokens) or len(self.content_tokens(question)) <= 2
+        return (any(t.folded in self.anaphora for t in tokens) or bool(self.follows_on.match(question))
+                or len(self.content_tokens(question)) <= 2)
+
+    def stands_alone(self, sentence: str) -> bool:
+        """Whether a sentence reads on its own, without the one before it (for summaries)."""
+        return not self.leans_back.search(sentence)
 
     def asks_about_document(self, question: str) -> str | None:
         """"author", "title" or "gist" when the question is about the document as a whole, else None."""
