@@ -218,6 +218,8 @@ def test_other_embedding_backends_align_with_the_packaged_model(tmp_path) -> Non
     ("When did they meet?", "date"), ("In what year did the talks break down?", "date"),
     ("How many tests were carried out?", "number"), ("Who did Kim meet?", "person"),
     ("Where was the summit?", "place"), ("Why did it fail?", ""), ("What happened?", ""),
+    ("And where?", "place"), ("But who else?", "person"), ("So how many were there?", "number"),
+    ("What about Russia?", ""),
 ])
 def test_expected_answer_types_follow_the_question_wording(question: str, wanted: str) -> None:
     assert EN.expected_answer(question) == wanted

@@ -50,7 +50,7 @@ ANSWER_TYPES = (
                 r"|century|period|time)\b)|\bwhat (?:year|date|month|day|decade|century)\b", re.I), "date"),
     (re.compile(r"\bhow (?:many|much|long|old|far|big|large|often)\b|\bwhat (?:percentage|percent|number|amount|"
                 r"proportion|share)\b", re.I), "number"),
-    (re.compile(r"^\W*(?:(?:and |but )?who(?:m|se)?\b|(?:which|what) (?:person|man|woman|people|group|"
+    (re.compile(r"^\W*(?:who(?:m|se)?\b|(?:which|what) (?:person|man|woman|people|group|"
                 r"organi[sz]ation|company|leader|king|president|minister|party)\b)", re.I), "person"),
     (re.compile(r"^\W*(?:where\b|(?:in |to |from )?(?:which|what) (?:country|city|place|region|state|town|area|"
                 r"continent|nation|location)\b)", re.I), "place"),

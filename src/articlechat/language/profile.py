@@ -65,8 +65,10 @@ class LanguageProfile:
         return [t for t in self.tokens(text) if not t.is_stop and (len(t.folded) > 1 or t.is_number)]
 
     def expected_answer(self, question: str) -> AnswerType:
-        """The kind of answer the question's wording asks for, or "" when it does not say."""
-        return next((kind for pattern, kind in self.answer_types if pattern.search(question)), "")
+        """The kind of answer the question's wording asks for, or "" when it does not say ("And where?" asks as
+        "Where?" does)."""
+        asked = self.follows_on.sub("", question, count=1)
+        return next((kind for pattern, kind in self.answer_types if pattern.search(asked)), "")
 
     def type_matches(self, kind: AnswerType, text: str) -> list[str]:
         """The pieces of ``text`` of answer type ``kind`` (names for "person", dates for "date"...), in order."""
