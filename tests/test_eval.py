@@ -419,3 +419,7 @@ def test_a_refused_question_counts_as_a_decline_and_the_run_goes_on(agent: Agent
     assert report.overall().refused == 1 and any(line.startswith("refused long (op-ed): ") for line in report.lines())
     scripted = run_eval(agent, [ScriptedItem(kind="unanswerable", turns=["Who did Kim meet?", long])], k=4)
     assert scripted.items[0].passed and "limit is 1,000" in (scripted.items[0].error or "")
+    after_refusal = SquadItem(id="after", doc="op-ed", question="When did that happen?", answers=["25th of April"],
+                              impossible=False, history=[long])  # a refused earlier turn is reported, not dropped
+    [followed] = run_squad(agent, [after_refusal], {"op-ed": BUNDLED_SOURCE}, k=4).items
+    assert followed.outcome == "over_decline" and "limit is 1,000" in (followed.error or "")

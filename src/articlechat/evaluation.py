@@ -203,10 +203,13 @@ def ask_or_refusal(agent: Asker, question: str, session_id: str | None, doc: str
 
 
 def converse(agent: Asker, turns: list[str], doc: str | None) -> tuple[Answer, str | None]:
-    """Ask ``turns`` in order in one fresh session; the last turn's answer (and refusal, as :func:`ask_or_refusal`)."""
+    """Ask ``turns`` in order in one fresh session; the last turn's answer (and refusal, as :func:`ask_or_refusal`).
+    A refused earlier turn ends the conversation there: its decline and error are the result, not lost."""
     session_id = None
     for turn in turns:
         answer, error = ask_or_refusal(agent, turn, session_id, doc)
+        if error:
+            break
         session_id = answer.session_id or session_id
     return answer, error
 

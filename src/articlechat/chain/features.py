@@ -500,6 +500,7 @@ def _said_before(question: Question, candidate: Candidate) -> tuple[float, float
     ("When did that happen?" is often answered by the sentence just quoted or the next one)."""
     if not question.context:
         return 0.0, 0.0
+
     def said(span: Span) -> bool:
         text = " ".join(span.text.split())
         return bool(text) and text in question.context
