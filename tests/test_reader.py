@@ -244,10 +244,13 @@ def test_the_shipped_model_matches_the_features_and_says_what_made_it() -> None:
     assert ReaderModel.load().to_json() == model.to_json()
 
 
-def test_who_questions_lead_with_the_name(agent: Agent) -> None:
-    answer = agent.ask("Who did Kim Jong Un meet?")
-    assert answer.answered and answer.short_answer == "Vladimir Putin"
-    assert answer.answer.startswith("Vladimir Putin. On the 25th of April")
+@pytest.mark.parametrize(("question", "person"), [("Who did Kim Jong Un meet?", "Vladimir Putin"),
+                                                   ("Who did Kim meet?", "Vladimir Putin"),
+                                                   ("Who did Putin meet?", "Kim Jong Un")])
+def test_who_questions_lead_with_the_name(agent: Agent, question: str, person: str) -> None:
+    answer = agent.ask(question)  # a person named in part by the question ("Kim") is not the answer
+    assert answer.answered and answer.short_answer == person
+    assert answer.answer.startswith(f"{person}. On the 25th of April")
 
 
 def test_a_follow_up_finds_the_date_in_the_sentence_just_quoted(agent: Agent) -> None:
@@ -284,7 +287,9 @@ def test_summaries_cover_the_article_in_order(agent: Agent) -> None:
     assert answer.answer.startswith("On the 25th of April")  # the lead, not the headline
 
 
-@pytest.mark.parametrize("question", ["What is the author's view?", "What is the main argument?"])
+@pytest.mark.parametrize("question", ["What is the author's view?", "What is the main argument?",
+                                      "What's the columnist's overall verdict on the talks?",
+                                      "What does the writer think about this meeting?"])
 def test_questions_about_the_whole_article_get_the_summary(agent: Agent, question: str) -> None:
     assert agent.ask(question).answer == agent.ask("Summarize the article").answer
 

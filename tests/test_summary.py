@@ -84,3 +84,26 @@ def test_sentences_that_lean_on_the_one_before_are_left_out(op_ed: tuple[list[st
     assert english.stands_alone("Thistle grows on the hills of Scotland in the summer.")
     leaning = ["This one follows the sentence before it.", "It says more of the same thing here."]
     assert summarize(leaning, np.eye(2, dtype=np.float32), 2, english.stands_alone) == [0, 1]  # nothing else to pick
+
+
+@pytest.mark.parametrize("count", [3, 4, 5])
+def test_the_headlines_claim_is_in_the_summary(op_ed: tuple[list[str], np.ndarray],
+                                               embedding_backend: EmbeddingBackend, count: int) -> None:
+    sentences, vectors = op_ed
+    article = bundled_article()
+    english = profile_for("en")
+    headline = embedding_backend.vectors([article.title])[0]
+    without = [sentences[i] for i in summarize(sentences, vectors, count, english.stands_alone)]
+    picked = summarize(sentences, vectors, count, english.stands_alone, headline)
+    assert not any("spectacle" in s for s in without)  # centrality alone misses the op-ed's thesis
+    assert len(picked) == count and any("spectacle" in sentences[i] for i in picked)  # the headline's claim
+    paragraphs = [body_paragraph(sentences[i]) for i in picked]
+    assert paragraphs[0] == 0 and paragraphs[-1] == 5, paragraphs  # still from the opening to the conclusion
+
+
+def test_the_sentence_closest_to_the_headline_is_kept_once() -> None:
+    body = ["The first full sentence says one thing.", "The second full sentence says another.",
+            "The third full sentence says the headline's point."]
+    vectors = np.eye(3, dtype=np.float32)
+    assert summarize(body, vectors, 1, headline=np.array([0.0, 0.2, 1.0])) == [2]
+    assert summarize(body, vectors, 3, headline=np.array([0.0, 1.0, 0.1])) == [0, 1, 2]

@@ -166,6 +166,8 @@ class Agent:
         unique = list({s.start: (p, s, v) for p, s, v in sentences}.values())
         if not unique:
             return ground_in_summary(retrieval, [])
+        title = passages[0].title
+        headline = self.store.backend.vectors([title])[0] if title else None
         chosen = summarize([s.text for _, s, _ in unique], np.stack([v for *_, v in unique]), SUMMARY_SENTENCES,
-                           self.language.stands_alone)
+                           self.language.stands_alone, headline)
         return ground_in_summary(retrieval, [(unique[i][0], unique[i][1]) for i in chosen])

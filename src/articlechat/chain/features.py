@@ -379,11 +379,14 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
 
 
 def new_typed_piece(question: Question, text: str, language: LanguageProfile) -> str | None:
-    """The first piece of ``text`` of the wanted answer type with a content word the question does not say."""
+    """The first piece of ``text`` of the wanted answer type with a content word the question does not say; a person
+    must share no word with it ("Who did Kim meet?" is not answered by "Kim Jong Un")."""
     if not question.wanted:
         return None
-    return next((piece for piece, words in typed_pieces(language, question.wanted, text)
-                 if words - question.folded_words), None)
+    asked = question.folded_words
+    is_new = (lambda words: not words & asked) if question.wanted == "person" else (lambda words: words - asked)
+    return next((piece for piece, words in typed_pieces(language, question.wanted, text) if words and is_new(words)),
+                None)
 
 
 @lru_cache(maxsize=20_000)

@@ -5,7 +5,9 @@ and last few sentences (news and reference writing state the point up front and 
 bias that makes "the first sentences" a strong summary baseline). The document is cut into as many consecutive parts
 as sentences wanted, and each part gives the sentence that best trades that relevance against similarity to the ones
 already chosen (maximal marginal relevance), so the summary follows the article from its opening through the middle
-to its conclusion. A sentence that opens by referring to the one before it ("This is because...") is not chosen.
+to its conclusion. When the headline is given, the body sentence closest to it is one of the sentences and the others
+come from one part fewer: the sentence that restates the headline's claim is the article's thesis (Edmundson's
+"title method"). A sentence that opens by referring to the one before it ("This is because...") is not chosen.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ NEAR_DUPLICATE = 0.9  # cosine similarity above which a sentence repeats one alr
 
 
 def summarize(sentences: list[str], vectors: np.ndarray, count: int = 4,
-              stands_alone: Callable[[str], bool] = lambda _: True) -> list[int]:
+              stands_alone: Callable[[str], bool] = lambda _: True, headline: np.ndarray | None = None) -> list[int]:
     """Indices (in document order) of about ``count`` sentences that summarise the document.
 
-    ``vectors`` holds one embedding per sentence. Sentences that do not ``stand alone`` (a language's openings that
-    refer to the sentence before) are left out unless no other is usable. Fewer are returned when the document has
-    fewer usable sentences.
+    ``vectors`` holds one embedding per sentence, ``headline`` the headline's (its closest sentence is kept).
+    Sentences that do not ``stand alone`` (a language's openings that refer to the sentence before) are left out
+    unless no other is usable. Fewer are returned when the document has fewer usable sentences.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, not {count}")
@@ -44,12 +46,18 @@ def summarize(sentences: list[str], vectors: np.ndarray, count: int = 4,
     unit = _unit(np.asarray(vectors, dtype=np.float32)[candidates])
     similarity = unit @ unit.T
     relevance = lexrank(similarity) * edge_prior(len(candidates))
-    chosen: list[int] = []  # positions in ``candidates``
-    for part in np.array_split(np.arange(len(candidates)), min(count, len(candidates))):
+    chosen = [] if headline is None else [_closest(unit, headline)]  # positions in ``candidates``
+    parts = min(count - len(chosen), len(candidates))
+    for part in np.array_split(np.arange(len(candidates)), parts) if parts else []:
         best = _most_relevant(part, relevance, similarity, chosen)
         if best is not None:
             chosen.append(best)
     return sorted(candidates[i] for i in chosen)
+
+
+def _closest(unit: np.ndarray, vector: np.ndarray) -> int:
+    """The row of ``unit`` most similar to ``vector``."""
+    return int(np.argmax(unit @ _unit(np.asarray(vector, dtype=np.float32)[None])[0]))
 
 
 def lexrank(similarity: np.ndarray) -> np.ndarray:

@@ -60,6 +60,8 @@ ANSWER_TYPES = (
 TYPE_PATTERNS = {"date": _DATE, "number": _NUMBER, "person": _NAME, "place": _NAME, "entity": _NAME}
 
 _DOCUMENT = r"(?:article|piece|op-?ed|story|essay|column|text|post|report|author|writer)"
+_WRITER = r"(?:author|writer|columnist)"
+_ON_SUBJECT = r"(?: (?:on|about|of) (?:the|this) [\w-]+)?"  # "... on the talks": the article's own subject
 _REQUEST = r"(?:please |can you |could you |would you )?"
 _ASPECT = r"(?:main |central |key |overall )?(?:argument|point|thesis|message|gist|takeaway|conclusion|claim)s?"
 WHOLE_DOCUMENT = re.compile(
@@ -69,8 +71,9 @@ WHOLE_DOCUMENT = re.compile(
     rf"|^\W*what(?:'s| is| are) (?:the|this) {_DOCUMENT}(?:'s)? (?:about|saying|arguing|{_ASPECT})\W*$"
     rf"|^\W*(?:tl;?dr|gist|summary|in a nutshell)\W*$"
     rf"|^\W*what(?:'s| is| are) the {_ASPECT}(?: of (?:the|this) {_DOCUMENT})?\W*$"
-    rf"|^\W*what (?:is|are) the (?:author|writer)(?:'s)? (?:main )?(?:view|opinion|position|stance|argument)s?\W*$"
-    rf"|^\W*what does the (?:author|writer) (?:argue|think|believe|conclude)\W*$",
+    rf"|^\W*what(?:'s| is| are) the {_WRITER}(?:'s)? (?:main |overall )?(?:view|opinion|position|stance|argument|"
+    rf"verdict|take|conclusion)s?{_ON_SUBJECT}\W*$"
+    rf"|^\W*what does the {_WRITER} (?:argue|think|believe|conclude){_ON_SUBJECT}\W*$",
     re.IGNORECASE,
 )
 TITLE_QUESTION = re.compile(rf"^\W*what(?:'s| is) the (?:title|headline)(?: of (?:the|this) {_DOCUMENT})?\W*$"
