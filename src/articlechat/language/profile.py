@@ -13,6 +13,7 @@ from articlechat.language.wordnet import WordRelations
 
 AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
+PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place ("in the ...")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class LanguageProfile:
     author_question: re.Pattern[str]
     is_proper_name: Callable[[str], bool]
     person_likeness: Callable[[str], int]
+    place_likeness: Callable[[str, str], int]  # a name and the text before it
+    name_kinds: Callable[[str], frozenset[str]]  # "place", "person": what a name is known to name
     negation_suffix: str
     antonyms: WordRelations  # to spot a word swapped for its opposite
     aliases: WordRelations  # other names of the same thing (a capital for its country), matched as its lemmas
@@ -73,11 +76,18 @@ class LanguageProfile:
     def type_matches(self, kind: AnswerType, text: str) -> list[str]:
         """The pieces of ``text`` of answer type ``kind`` (names for "person", dates for "date"...), in order."""
         pattern = self.type_patterns.get(kind)
-        found = [m.group() for m in pattern.finditer(text)] if pattern else []
+        found = list(pattern.finditer(text)) if pattern else []
         if kind not in NAMED_TYPES:
-            return found
-        names = [f for f in found if self.is_proper_name(f)]
-        return sorted(names, key=self.person_likeness, reverse=True) if kind == "person" else names
+            return [m.group() for m in found]
+        names = [m for m in found if self.is_proper_name(m.group())]
+        if kind == "person":  # a known place is nobody; titled and full names first
+            people = [m.group() for m in names if self.name_kinds(m.group()) != frozenset({"place"})]
+            return sorted(people, key=self.person_likeness, reverse=True)
+        if kind == "place":  # a listed place, or a name after "in", "at"...; listed places first
+            likeness = {m.start(): self.place_likeness(m.group(), text[max(0, m.start() - PRECEDING_CHARS): m.start()])
+                        for m in names}
+            return [m.group() for m in sorted(names, key=lambda m: -likeness[m.start()]) if likeness[m.start()]]
+        return [m.group() for m in names]
 
     def refers_back(self, question: str) -> bool:
         """Whether a question leans on the conversation (a pronoun, an opening that continues the previous question,
