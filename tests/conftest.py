@@ -128,7 +128,7 @@ class ModelCalls(BaseCallbackHandler):
         self.prompts.append("\n".join(m.text for m in messages[0]))
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens += 1
+        self.tokens += bool(token)  # the stream's framing chunks (the role, the finish reason) carry no text
 
 
 def check_citations(answer: Answer) -> None:

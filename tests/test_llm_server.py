@@ -34,7 +34,7 @@ from conftest import (
 from servers import free_port, stop
 
 MEETING = "Who did Kim Jong Un meet on the 25th of April?"
-SEAT = "Which country has a permanent seat on the UN Security Council according to the article?"
+SUMMIT = "Which summit with President Trump failed in February?"
 FOLLOW_UP = "Has Russia been accused of helping North Korea evade sanctions?"
 
 
@@ -50,7 +50,7 @@ def test_a_conversation_through_the_model_server(llama_server: LlamaServer, monk
     monkeypatch.setattr(tiktoken, "encoding_for_model", no_tiktoken)
     agent = served_agent(seeded_data_dir, embedding_backend, model_calls)
 
-    *tokens, first = list(agent.stream(SEAT))  # streaming: tokens as they come, then the contract object
+    *tokens, first = list(agent.stream(SUMMIT))  # streaming: tokens as they come, then the contract object
     assert len(tokens) > 1 and all(isinstance(t, Token) for t in tokens) and isinstance(first, Answer)
     assert "".join(t.text for t in tokens) == first.answer
     assert (first.answered, first.backend, first.fallback) == (True, "openai", False)
@@ -60,7 +60,7 @@ def test_a_conversation_through_the_model_server(llama_server: LlamaServer, monk
 
     follow_up = agent.ask(FOLLOW_UP, first.session_id)
     assert model_calls.steps == ["answer", "condense", "answer"]
-    assert SEAT in model_calls.prompts[1]
+    assert SUMMIT in model_calls.prompts[1]
     check_citations(follow_up)
     assert follow_up.answered and not follow_up.fallback
 
