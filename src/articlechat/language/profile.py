@@ -84,9 +84,9 @@ class LanguageProfile:
             people = [m.group() for m in names if self.name_kinds(m.group()) != frozenset({"place"})]
             return sorted(people, key=self.person_likeness, reverse=True)
         if kind == "place":  # a listed place, or a name after "in", "at"...; listed places first
-            likeness = {m.start(): self.place_likeness(m.group(), text[max(0, m.start() - PRECEDING_CHARS): m.start()])
-                        for m in names}
-            return [m.group() for m in sorted(names, key=lambda m: -likeness[m.start()]) if likeness[m.start()]]
+            ranked = [(self.place_likeness(m.group(), text[max(0, m.start() - PRECEDING_CHARS): m.start()]), m.group())
+                      for m in names]
+            return [name for likeness, name in sorted(ranked, key=lambda r: -r[0]) if likeness]
         return [m.group() for m in names]
 
     def refers_back(self, question: str) -> bool:
