@@ -3,10 +3,12 @@ the previous answer, summaries (real embedding model, real store)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from articlechat.chain.agent import Agent, standalone_query
+from articlechat.chain.agent import HEADLINE_CHARS, Agent, standalone_query
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -27,7 +29,7 @@ from articlechat.chain.features import (
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
 from articlechat.embeddings import EmbeddingBackend
-from articlechat.ingest import bundled_article
+from articlechat.ingest import Ingestor, bundled_article
 from articlechat.ingest.split import Span
 from articlechat.language import profile_for
 
@@ -286,6 +288,20 @@ def test_a_follow_up_knows_which_sentences_the_previous_answer_quoted(agent: Age
     _, alone, plain = agent.reader.features(agent.retriever.retrieve("When did Kim Jong Un meet Putin?"))
     assert not alone.followup and not plain[:, [SENTENCE_FEATURES.index("said_before"),
                                                 SENTENCE_FEATURES.index("beside_said")]].any()
+
+
+def test_a_huge_title_costs_a_summary_no_more_than_a_bounded_one(agent: Agent, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    article = bundled_article()
+    Ingestor(agent.store).ingest_document(replace(article, id="long-title", title="Talks " * 50_000))
+    embedded: list[int] = []
+    backend = type(agent.store.backend)
+    vectors = backend.vectors
+    monkeypatch.setattr(backend, "vectors",
+                        lambda self, texts: embedded.extend(map(len, texts)) or vectors(self, texts))
+    answer = agent.ask("Summarize the article", doc="long-title")
+    assert answer.answered and 3 <= answer.answer.count(" [") <= 5
+    assert embedded and max(embedded) <= HEADLINE_CHARS  # the 300 kB title is cut before it is embedded
 
 
 def test_summaries_cover_the_article_in_order(agent: Agent) -> None:

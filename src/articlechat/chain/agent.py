@@ -23,6 +23,7 @@ from articlechat.store import ArticleStore
 
 CANDIDATES_PER_ANSWER = 3  # candidate passages fetched per passage kept, before reranking by the reader
 SUMMARY_SENTENCES = 4
+HEADLINE_CHARS = 2_000  # of a title embedded for a summary: the model reads 256 word pieces, a page's title may be huge
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MARKER = re.compile(r"\s*\[\d+\]")
 
@@ -167,7 +168,7 @@ class Agent:
         if not unique:
             return ground_in_summary(retrieval, [])
         title = passages[0].title
-        headline = self.store.backend.vectors([title])[0] if title else None
+        headline = self.store.backend.vectors([title[:HEADLINE_CHARS]])[0] if title else None
         chosen = summarize([s.text for _, s, _ in unique], np.stack([v for *_, v in unique]), SUMMARY_SENTENCES,
                            self.language.stands_alone, headline)
         return ground_in_summary(retrieval, [(unique[i][0], unique[i][1]) for i in chosen])
