@@ -25,6 +25,7 @@ from articlechat.chain.features import (
     analyse,
     matches,
     mentions,
+    new_typed_piece,
     question_features,
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
@@ -238,6 +239,12 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
     assert EN.expected_answer(question) == wanted
 
 
+def test_an_amount_in_words_answers_how_much() -> None:
+    text = "There is only a limited amount of trade between both countries, and 1,200 ships."
+    assert EN.type_matches("number", text) == ["a limited amount of trade", "1,200"]
+    assert new_typed_piece(analyse("How much trade is there?", [text], EN), text, EN) == "a limited amount of trade"
+
+
 def test_the_wanted_type_counts_only_when_the_question_does_not_say_it_already() -> None:
     question = analyse("Who did Kim Jong Un meet?", [], EN)
     assert _type_found(question, "Kim Jong Un met Vladimir Putin.", EN) == 1.0
@@ -271,6 +278,15 @@ def test_a_follow_up_finds_the_date_in_the_sentence_just_quoted(agent: Agent) ->
     follow = agent.ask("When did that happen?", session_id=first.session_id)
     assert follow.answered and "25th of April" in (follow.short_answer or "")
     assert "25th of April" in follow.answer
+
+
+def test_a_follow_up_asking_for_someone_else_is_not_answered_with_the_names_already_said() -> None:
+    sentence = "Kim Jong Un met Vladimir Putin, who had met Xi Jinping before."
+    context = "Who did Kim Jong Un meet? Vladimir Putin."
+    assert new_typed_piece(analyse("Who else has he met?", [sentence], EN, context), sentence, EN) == "Xi Jinping"
+    assert new_typed_piece(analyse("Who else has he met?", [], EN, context), "Kim Jong Un met Vladimir Putin.",
+                           EN) is None
+    assert new_typed_piece(analyse("Who has he met?", [], EN, context), sentence, EN) == "Kim Jong Un"
 
 
 def test_a_follow_up_knows_which_sentences_the_previous_answer_quoted(agent: Agent) -> None:

@@ -14,7 +14,8 @@ def quote(grounding: Grounding) -> tuple[str, set[int]]:
     quoted = sorted(grounding.quoted, key=lambda e: (e.passage.n, e.sentence.start)) if len(
         {e.passage.source for e in grounding.quoted}) > 1 else sorted(grounding.quoted, key=lambda e: e.sentence.start)
     body = " ".join(f"{e.sentence.text.strip()} [{e.passage.n}]" for e in quoted)
-    lead = f"{grounding.short_answer}. " if grounding.short_answer else ""
+    short = grounding.short_answer
+    lead = f"{short[:1].upper()}{short[1:]}. " if short else ""  # "A limited amount of trade. ..."
     return lead + body, {e.passage.n for e in quoted}
 
 

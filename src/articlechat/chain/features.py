@@ -175,7 +175,7 @@ class Question:
     terms: tuple[QuestionTerm, ...]
     wanted: str  # the expected answer type, "" when any
     negated: bool
-    folded_words: frozenset[str]
+    folded_words: frozenset[str]  # said already: the question's words, and the conversation's when it asks for more
     lemmas: frozenset[str]  # of all its words
     context: str = ""  # what a follow-up leans on: the previous question and answer, whitespace folded
 
@@ -222,8 +222,15 @@ def analyse(question: str, pool: Iterable[str], language: LanguageProfile, conte
                 if t.token.folded not in seen]
     tokens = language.tokens(question)
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
-                    frozenset(t.folded for t in tokens), frozenset().union(*(t.lemmas for t in tokens)),
+                    said_words(question, context, language), frozenset().union(*(t.lemmas for t in tokens)),
                     " ".join(context.split()))
+
+
+def said_words(question: str, context: str, language: LanguageProfile) -> frozenset[str]:
+    """The words already said, which a short answer must bring something besides: the question's, and for a
+    follow-up that asks for more ("Who else?") the conversation's too."""
+    said = language.tokens(f"{context} {question}" if language.asks_for_more.search(question) else question)
+    return frozenset(t.folded for t in said)
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:

@@ -36,12 +36,17 @@ LEANS_BACK = re.compile(r"^\W*(?:this|these|that|those|it|its|they|their|such|he
                         r"|therefore)\b", re.I)
 # A question that opens by continuing the previous one ("And the total cost?", "What about Russia?").
 FOLLOWS_ON = re.compile(r"^\W*(?:and|but|also|so|then|what about|how about)\b", re.I)
+ASKS_FOR_MORE = re.compile(r"\b(?:else|other|another|besides|apart from)\b", re.I)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
                    r"|\b(?:\d+(?:st|nd|rd|th)|[a-z]+(?:teenth|tieth|th|first|second|third)) century\b"
                    r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-                     r"thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|twice)\b", re.I)
+# An amount in words answers "how much" too: "a limited amount of trade", "a significant number of troops".
+_AMOUNT = (r"\b(?:an? )?(?:limited|small|large|significant|considerable|modest|substantial|huge|vast|tiny|great|"
+           r"growing|increasing|record|negligible) (?:amount|number|quantity|share|sum|proportion|volume|level)"
+           r"(?: of \w+)?")
+_NUMBER = re.compile(rf"{_AMOUNT}|\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+                     r"twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|twice)\b", re.I)
 # A run of capitalised words (with "of", "de", "the" inside a name): a person, an organisation or a place.
 _NAME = re.compile(r"\b[A-Z][\w'\u2019.-]*(?:\s+(?:(?:of|de|la|von|van|the|and|for)\s+)?[A-Z][\w'\u2019.-]*)*")
 
@@ -196,6 +201,7 @@ PROFILE = LanguageProfile(
     anaphora=ANAPHORA,
     leans_back=LEANS_BACK,
     follows_on=FOLLOWS_ON,
+    asks_for_more=ASKS_FOR_MORE,
     lemmatize=lemmatize,
     answer_types=ANSWER_TYPES,
     type_patterns=TYPE_PATTERNS,

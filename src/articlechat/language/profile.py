@@ -41,6 +41,7 @@ class LanguageProfile:
     anaphora: frozenset[str]
     leans_back: re.Pattern[str]  # a sentence opening that refers to the sentence before
     follows_on: re.Pattern[str]  # a question opening that continues the previous question
+    asks_for_more: re.Pattern[str]  # a question after something besides what was already said ("Who else?")
     lemmatize: Callable[[str], frozenset[str]]
     answer_types: tuple[tuple[re.Pattern[str], AnswerType], ...]
     type_patterns: dict[AnswerType, re.Pattern[str]]
