@@ -230,7 +230,8 @@ def test_other_embedding_backends_align_with_the_packaged_model(tmp_path) -> Non
 
 @pytest.mark.parametrize(("question", "wanted"), [
     ("When did they meet?", "date"), ("In what year did the talks break down?", "date"),
-    ("How many tests were carried out?", "number"), ("Who did Kim meet?", "person"),
+    ("How many tests were carried out?", "number"), ("How much trade is there?", "amount"),
+    ("Who did Kim meet?", "person"),
     ("Where was the summit?", "place"), ("Why did it fail?", ""), ("What happened?", ""),
     ("And where?", "place"), ("But who else?", "person"), ("So how many were there?", "number"),
     ("What about Russia?", ""),
@@ -241,7 +242,8 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
 
 def test_an_amount_in_words_answers_how_much() -> None:
     text = "There is only a limited amount of trade between both countries, and 1,200 ships."
-    assert EN.type_matches("number", text) == ["a limited amount of trade", "1,200"]
+    assert EN.type_matches("amount", text) == ["a limited amount of trade", "1,200"]
+    assert EN.type_matches("number", text) == ["1,200"]  # "how many" wants a count
     assert new_typed_piece(analyse("How much trade is there?", [text], EN), text, EN) == "a limited amount of trade"
 
 

@@ -41,19 +41,20 @@ _MONTH = r"(?:January|February|March|April|May|June|July|August|September|Octobe
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
                    r"|\b(?:\d+(?:st|nd|rd|th)|[a-z]+(?:teenth|tieth|th|first|second|third)) century\b"
                    r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
-# An amount in words answers "how much" too: "a limited amount of trade", "a significant number of troops".
+# An amount in words answers "how much" (not "how many"): "a limited amount of trade", "a significant share".
 _AMOUNT = (r"\b(?:an? )?(?:limited|small|large|significant|considerable|modest|substantial|huge|vast|tiny|great|"
            r"growing|increasing|record|negligible) (?:amount|number|quantity|share|sum|proportion|volume|level)"
            r"(?: of \w+)?")
-_NUMBER = re.compile(rf"{_AMOUNT}|\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-                     r"twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|twice)\b", re.I)
+_NUMBER = (r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+           r"fifty|hundred|thousand|million|billion|dozen|half|twice)\b")
 # A run of capitalised words (with "of", "de", "the" inside a name): a person, an organisation or a place.
 _NAME = re.compile(r"\b[A-Z][\w'\u2019.-]*(?:\s+(?:(?:of|de|la|von|van|the|and|for)\s+)?[A-Z][\w'\u2019.-]*)*")
 
 ANSWER_TYPES = (
     (re.compile(r"^\W*(?:(?:since |until )?when\b|(?:in |on |by |from )?(?:what|which) (?:year|date|month|day|decade"
                 r"|century|period|time)\b)|\bwhat (?:year|date|month|day|decade|century)\b", re.I), "date"),
-    (re.compile(r"\bhow (?:many|much|long|old|far|big|large|often)\b|\bwhat (?:percentage|percent|number|amount|"
+    (re.compile(r"\bhow much\b", re.I), "amount"),
+    (re.compile(r"\bhow (?:many|long|old|far|big|large|often)\b|\bwhat (?:percentage|percent|number|amount|"
                 r"proportion|share)\b", re.I), "number"),
     (re.compile(r"^\W*(?:who(?:m|se)?\b|(?:which|what) (?:person|man|woman|people|group|"
                 r"organi[sz]ation|company|leader|king|president|minister|party)\b)", re.I), "person"),
@@ -62,7 +63,8 @@ ANSWER_TYPES = (
     (re.compile(r"^\W*(?:what|which) (?:is|was|are|were) the name\b|\bwhat (?:is|was) (?:it|he|she) called\b",
                 re.I), "entity"),
 )
-TYPE_PATTERNS = {"date": _DATE, "number": _NUMBER, "person": _NAME, "place": _NAME, "entity": _NAME}
+TYPE_PATTERNS = {"date": _DATE, "number": re.compile(_NUMBER, re.I), "amount": re.compile(f"{_AMOUNT}|{_NUMBER}", re.I),
+                 "person": _NAME, "place": _NAME, "entity": _NAME}
 
 _DOCUMENT = r"(?:article|piece|op-?ed|story|essay|column|text|post|report|author|writer)"
 _WRITER = r"(?:author|writer|columnist)"

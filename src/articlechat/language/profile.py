@@ -11,7 +11,7 @@ from functools import lru_cache
 from articlechat.errors import InvalidInput
 from articlechat.language.wordnet import WordRelations
 
-AnswerType = str  # "person", "date", "number", "place", "entity" or "" (any)
+AnswerType = str  # "person", "date", "number", "amount" (a number or one in words), "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place ("in the ...")
 
