@@ -221,16 +221,11 @@ def analyse(question: str, pool: Iterable[str], language: LanguageProfile, conte
     borrowed = [replace(t, own=False) for t in _terms(context, texts, language, CONTEXT_TERM_WEIGHT)
                 if t.token.folded not in seen]
     tokens = language.tokens(question)
+    asks_for_more = bool(context) and language.asks_for_more.search(question) is not None
+    said = language.tokens(f"{context} {question}") if asks_for_more else tokens
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
-                    said_words(question, context, language), frozenset().union(*(t.lemmas for t in tokens)),
+                    frozenset(t.folded for t in said), frozenset().union(*(t.lemmas for t in tokens)),
                     " ".join(context.split()))
-
-
-def said_words(question: str, context: str, language: LanguageProfile) -> frozenset[str]:
-    """The words already said, which a short answer must bring something besides: the question's, and for a
-    follow-up that asks for more ("Who else?") the conversation's too."""
-    said = language.tokens(f"{context} {question}" if language.asks_for_more.search(question) else question)
-    return frozenset(t.folded for t in said)
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
