@@ -289,6 +289,7 @@ def test_a_follow_up_asking_for_someone_else_is_not_answered_with_the_names_alre
     assert new_typed_piece(analyse("Who else has he met?", [], EN, context), "Kim Jong Un met Vladimir Putin.",
                            EN) is None
     assert new_typed_piece(analyse("Who has he met?", [], EN, context), sentence, EN) == "Kim Jong Un"
+    assert new_typed_piece(analyse("Who met each other?", [], EN, context), sentence, EN) == "Kim Jong Un"
 
 
 def test_a_follow_up_knows_which_sentences_the_previous_answer_quoted(agent: Agent) -> None:

@@ -36,7 +36,8 @@ LEANS_BACK = re.compile(r"^\W*(?:this|these|that|those|it|its|they|their|such|he
                         r"|therefore)\b", re.I)
 # A question that opens by continuing the previous one ("And the total cost?", "What about Russia?").
 FOLLOWS_ON = re.compile(r"^\W*(?:and|but|also|so|then|what about|how about)\b", re.I)
-ASKS_FOR_MORE = re.compile(r"\b(?:else|other|another|besides|apart from)\b", re.I)
+# A question after something besides what was said ("Who else?", "What other...?"); "each other" asks for nothing more.
+ASKS_FOR_MORE = re.compile(r"\b(?:else|(?<!each )other|(?<!one )another|besides|apart from)\b", re.I)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
                    r"|\b(?:\d+(?:st|nd|rd|th)|[a-z]+(?:teenth|tieth|th|first|second|third)) century\b"
