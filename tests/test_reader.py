@@ -292,6 +292,29 @@ def test_a_follow_up_asking_for_someone_else_is_not_answered_with_the_names_alre
     assert new_typed_piece(analyse("Who met each other?", [], EN, context), sentence, EN) == "Kim Jong Un"
 
 
+def test_a_question_about_whom_someone_met_is_not_answered_with_that_person_described_by_role() -> None:
+    sentence = "On Monday, the French foreign minister, Anne Marchand met with German Chancellor, Otto Weiss in Bonn."
+    def short(question: str) -> str | None:
+        return new_typed_piece(analyse(question, [sentence], EN), sentence, EN)
+
+    assert short("Who did France's foreign minister meet?") == "Otto Weiss"
+    assert short("Whom has the chancellor met?") == "Anne Marchand"
+    assert short("Who met the chancellor?") == "Anne Marchand"  # whose role "chancellor" is, it cannot tell: the first
+    assert short("Who did she meet on Monday?") == "Anne Marchand"  # no role asked: the first name
+    assert short("Who is the German Chancellor?") == "Otto Weiss"  # asks who holds the role
+
+
+def test_a_role_is_the_titles_and_common_nouns_just_before_a_name() -> None:
+    assert EN.role_words("On the 25th of April, North Korean leader, ") == {"leader"}
+    assert EN.role_words("talks with Russian President ") == {"president"}
+    assert EN.role_words("Kim Jong Un met with ") == frozenset()
+    assert EN.role_words("In Vladivostok, ") == frozenset()
+    assert EN.role_words("") == frozenset()
+    assert EN.role_asked("Who is the German Chancellor?") == "answer"
+    assert EN.role_asked("Whom did the chancellor meet?") == "other"
+    assert EN.role_asked("Who met the chancellor?") == ""
+
+
 def test_a_follow_up_knows_which_sentences_the_previous_answer_quoted(agent: Agent) -> None:
     first = agent.ask("Who did Kim Jong Un meet?")
     previous = agent.sessions.recent_turns(first.session_id, 1)

@@ -178,6 +178,7 @@ class Question:
     folded_words: frozenset[str]  # said already: the question's words, and the conversation's when it asks for more
     lemmas: frozenset[str]  # of all its words
     context: str = ""  # what a follow-up leans on: the previous question and answer, whitespace folded
+    role: str = ""  # whose role its words name: the "answer"'s, an "other" person's, or "" (LanguageProfile.role_asked)
 
     @property
     def followup(self) -> bool:
@@ -225,7 +226,7 @@ def analyse(question: str, pool: Iterable[str], language: LanguageProfile, conte
     said = language.tokens(f"{context} {question}") if asks_for_more else tokens
     return Question(question, (*own, *borrowed), language.expected_answer(question), language.is_negated(question),
                     frozenset(t.folded for t in said), frozenset().union(*(t.lemmas for t in tokens)),
-                    " ".join(context.split()))
+                    " ".join(context.split()), language.role_asked(question))
 
 
 def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) -> tuple[QuestionTerm, ...]:
@@ -382,20 +383,33 @@ def _type_found(question: Question, text: str, language: LanguageProfile) -> flo
 
 def new_typed_piece(question: Question, text: str, language: LanguageProfile) -> str | None:
     """The first piece of ``text`` of the wanted answer type with a content word the question does not say; a person
-    must share no word with it ("Who did Kim meet?" is not answered by "Kim Jong Un")."""
+    must share no word with it ("Who did Kim meet?" is not answered by "Kim Jong Un"), nor, when the question asks
+    whom someone acted on, with the role written before the name ("Who did Pyongyang's leader meet?" is not answered
+    by "North Korean leader, Kim Jong Un"); when it asks who holds a role, a person in that role comes first."""
     if not question.wanted:
         return None
     asked = question.folded_words
-    is_new = (lambda words: not words & asked) if question.wanted == "person" else (lambda words: words - asked)
-    return next((piece for piece, words in typed_pieces(language, question.wanted, text) if words and is_new(words)),
-                None)
+
+    def is_new(words: frozenset[str], role: frozenset[str]) -> bool:
+        if question.wanted != "person":
+            return bool(words - asked)
+        return not (words | (role if question.role == "other" else frozenset())) & asked
+
+    found = [(piece, role) for piece, words, role in typed_pieces(language, question.wanted, text)
+             if words and is_new(words, role)]
+    if question.wanted == "person" and question.role == "answer":  # "Who is the chancellor?": the one in that role
+        found.sort(key=lambda pair: not pair[1] & asked)
+    return found[0][0] if found else None
 
 
 @lru_cache(maxsize=20_000)
-def typed_pieces(language: LanguageProfile, kind: str, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    """Each piece of ``text`` of answer type ``kind``, in order, with its content words (cached per text)."""
-    return tuple((found, frozenset(t.folded for t in language.tokens(found)) - language.stopwords)
-                 for found in language.type_matches(kind, text))
+def typed_pieces(language: LanguageProfile, kind: str, text: str
+                 ) -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+    """Each piece of ``text`` of answer type ``kind``, in order, with its content words and, for a person, the words
+    of the role written before it (cached per text)."""
+    found = language.people(text) if kind == "person" else [(m, frozenset()) for m in language.type_matches(kind, text)]
+    return tuple((piece, frozenset(t.folded for t in language.tokens(piece)) - language.stopwords, role)
+                 for piece, role in found)
 
 
 @dataclass(frozen=True)

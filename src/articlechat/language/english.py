@@ -37,6 +37,10 @@ LEANS_BACK = re.compile(r"^\W*(?:this|these|that|those|it|its|they|their|such|he
 # A question that opens by continuing the previous one ("And the total cost?", "What about Russia?").
 FOLLOWS_ON = re.compile(r"^\W*(?:and|but|also|so|then|what about|how about)\b", re.I)
 # A question after something besides what was said ("Who else?", "What other...?"); "each other" asks for nothing more.
+# Whose role a question about a person names: the answer's in "Who is the chancellor?", someone else's in "Who did the
+# chancellor meet?" (the question asks whom its subject acted on).
+ASKS_WHO_IS = re.compile(r"^\W*who(?:'s|\u2019s|\s+(?:is|was|are|were))\b", re.I)
+ASKS_WHOM = re.compile(r"\bwho(?:m)?\s+(?:did|does|do|has|have|had|will|would|can|could|should|might|must)\b", re.I)
 ASKS_FOR_MORE = re.compile(r"\b(?:else|(?<!each )other|(?<!one )another|besides|apart from)\b", re.I)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
@@ -143,6 +147,22 @@ def _words(run: str) -> list[str]:
     return [w.strip(".,'\u2019").lower() for w in run.split()]
 
 
+# A role written just before a name: "North Korean leader, Kim Jong Un", "met with Russian President Vladimir Putin".
+_ROLE_BEFORE = re.compile(r"((?:[\w'\u2019-]+\s+){0,2}[\w'\u2019-]+),?\s+$")
+
+
+def role_words(before: str) -> frozenset[str]:
+    """The words of the role written right before a name (``before`` is the text before it): the titles and common
+    nouns of its last three words ("leader" of "North Korean leader, "; "president" of "with Russian President")."""
+    found = _ROLE_BEFORE.search(before)
+    if not found:
+        return frozenset()
+    written = found.group(1).split()
+    return frozenset(word for word, text in zip(_words(found.group(1)), written, strict=True)
+                     if word in TITLES or (text.islower() and word not in STOPWORDS
+                                           and "NOUN" in parts_of_speech(word) and "VERB" not in parts_of_speech(word)))
+
+
 def name_kinds(run: str) -> frozenset[str]:
     """What WordNet says a name names ("place", "person", both, or nothing known): "the Alps" -> place."""
     return NAME_KINDS.of("_".join(w for w in _words(run) if w != "the"))
@@ -161,13 +181,13 @@ def place_likeness(run: str, before: str) -> int:
 def is_proper_name(run: str) -> bool:
     """Whether a run of capitalised words names someone or somewhere: a title and a name (President Trump), or a
     word no dictionary lists (Putin, Hanoi) and no nationality adjective (Russian President, North Korean) or date
-    (April)."""
+    (April, On Monday)."""
     words = _words(run)
     if _DATE.fullmatch(run) or any(_DEMONYM.search(w) and len(w) > 4 and not _listed(w) for w in words):
         return False
     if (len(words) > 1 and words[0] in TITLES and words[-1] not in TITLES) or name_kinds(run):
         return True
-    return any(not _listed(w) for w in words if w not in STOPWORDS)
+    return any(not _listed(w) for w in words if w not in STOPWORDS and not _DATE.fullmatch(w.capitalize()))
 
 
 def person_likeness(run: str) -> int:
@@ -205,11 +225,14 @@ PROFILE = LanguageProfile(
     leans_back=LEANS_BACK,
     follows_on=FOLLOWS_ON,
     asks_for_more=ASKS_FOR_MORE,
+    asks_who_is=ASKS_WHO_IS,
+    asks_whom=ASKS_WHOM,
     lemmatize=lemmatize,
     answer_types=ANSWER_TYPES,
     type_patterns=TYPE_PATTERNS,
     is_proper_name=is_proper_name,
     person_likeness=person_likeness,
+    role_words=role_words,
     place_likeness=place_likeness,
     name_kinds=name_kinds,
     negation_suffix="n't",

@@ -13,7 +13,12 @@ from articlechat.language.wordnet import WordRelations
 
 AnswerType = str  # "person", "date", "number", "amount" (a number or one in words), "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
-PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place ("in the ...")
+PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place or give a role
+
+
+def _before(text: str, found: re.Match[str]) -> str:
+    """The text just before a match: what makes a name a place ("in the ...") or gives a person's role."""
+    return text[max(0, found.start() - PRECEDING_CHARS) : found.start()]
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class LanguageProfile:
     leans_back: re.Pattern[str]  # a sentence opening that refers to the sentence before
     follows_on: re.Pattern[str]  # a question opening that continues the previous question
     asks_for_more: re.Pattern[str]  # a question after something besides what was already said ("Who else?")
+    asks_who_is: re.Pattern[str]  # a question after who holds a role ("Who is the chancellor?")
+    asks_whom: re.Pattern[str]  # a question after whom its subject acted on ("Who did X meet?")
     lemmatize: Callable[[str], frozenset[str]]
     answer_types: tuple[tuple[re.Pattern[str], AnswerType], ...]
     type_patterns: dict[AnswerType, re.Pattern[str]]
@@ -51,6 +58,7 @@ class LanguageProfile:
     author_question: re.Pattern[str]
     is_proper_name: Callable[[str], bool]
     person_likeness: Callable[[str], int]
+    role_words: Callable[[str], frozenset[str]]  # the role written before a name, from the text before it
     place_likeness: Callable[[str, str], int]  # a name and the text before it
     name_kinds: Callable[[str], frozenset[str]]  # "place", "person": what a name is known to name
     negation_suffix: str
@@ -76,19 +84,33 @@ class LanguageProfile:
 
     def type_matches(self, kind: AnswerType, text: str) -> list[str]:
         """The pieces of ``text`` of answer type ``kind`` (names for "person", dates for "date"...), in order."""
+        if kind == "person":
+            return [name for name, _ in self.people(text)]
         pattern = self.type_patterns.get(kind)
         found = list(pattern.finditer(text)) if pattern else []
         if kind not in NAMED_TYPES:
             return [m.group() for m in found]
         names = [m for m in found if self.is_proper_name(m.group())]
-        if kind == "person":  # a known place is nobody; titled and full names first
-            people = [m.group() for m in names if self.name_kinds(m.group()) != frozenset({"place"})]
-            return sorted(people, key=self.person_likeness, reverse=True)
         if kind == "place":  # a listed place, or a name after "in", "at"...; listed places first
-            ranked = [(self.place_likeness(m.group(), text[max(0, m.start() - PRECEDING_CHARS): m.start()]), m.group())
-                      for m in names]
+            ranked = [(self.place_likeness(m.group(), _before(text, m)), m.group()) for m in names]
             return [name for likeness, name in sorted(ranked, key=lambda r: -r[0]) if likeness]
         return [m.group() for m in names]
+
+    def people(self, text: str) -> list[tuple[str, frozenset[str]]]:
+        """The names of ``text`` that may be people's (a known place is nobody), titled and full names first, each
+        with the words of the role written before it ("leader" for "North Korean leader, Kim Jong Un")."""
+        pattern = self.type_patterns.get("person")
+        names = [m for m in (pattern.finditer(text) if pattern else ()) if self.is_proper_name(m.group())
+                 and self.name_kinds(m.group()) != frozenset({"place"})]
+        return [(m.group(), self.role_words(_before(text, m)))
+                for m in sorted(names, key=lambda m: self.person_likeness(m.group()), reverse=True)]
+
+    def role_asked(self, question: str) -> str:
+        """Whose role a question's words name: "answer" ("Who is the chancellor?"), "other" ("Who did the chancellor
+        meet?": whom its subject acted on), or "" when it cannot tell."""
+        if self.asks_who_is.search(question):
+            return "answer"
+        return "other" if self.asks_whom.search(question) else ""
 
     def refers_back(self, question: str) -> bool:
         """Whether a question leans on the conversation (a pronoun, an opening that continues the previous question,
