@@ -36,11 +36,11 @@ LEANS_BACK = re.compile(r"^\W*(?:this|these|that|those|it|its|they|their|such|he
                         r"|therefore)\b", re.I)
 # A question that opens by continuing the previous one ("And the total cost?", "What about Russia?").
 FOLLOWS_ON = re.compile(r"^\W*(?:and|but|also|so|then|what about|how about)\b", re.I)
-# A question after something besides what was said ("Who else?", "What other...?"); "each other" asks for nothing more.
 # Whose role a question about a person names: the answer's in "Who is the chancellor?", someone else's in "Who did the
 # chancellor meet?" (the question asks whom its subject acted on).
 ASKS_WHO_IS = re.compile(r"^\W*who(?:'s|\u2019s|\s+(?:is|was|are|were))\b", re.I)
 ASKS_WHOM = re.compile(r"\bwho(?:m)?\s+(?:did|does|do|has|have|had|will|would|can|could|should|might|must)\b", re.I)
+# A question after something besides what was said ("Who else?", "What other...?"); "each other" asks for nothing more.
 ASKS_FOR_MORE = re.compile(r"\b(?:else|(?<!each )other|(?<!one )another|besides|apart from)\b", re.I)
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:1[0-9]|20)\d\d(?:s)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\b|\b{_MONTH}\b"
@@ -159,8 +159,13 @@ def role_words(before: str) -> frozenset[str]:
         return frozenset()
     written = found.group(1).split()
     return frozenset(word for word, text in zip(_words(found.group(1)), written, strict=True)
-                     if word in TITLES or (text.islower() and word not in STOPWORDS
-                                           and "NOUN" in parts_of_speech(word) and "VERB" not in parts_of_speech(word)))
+                     if word in TITLES or (text.islower() and word not in STOPWORDS and _only_noun(word)))
+
+
+def _only_noun(word: str) -> bool:
+    """Whether the lemma table lists ``word`` as a noun and never as a verb ("leader", not "met" or "head")."""
+    kinds = parts_of_speech(word)
+    return "NOUN" in kinds and "VERB" not in kinds
 
 
 def name_kinds(run: str) -> frozenset[str]:
