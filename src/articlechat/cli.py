@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from articlechat.chain.excerpt import ELLIPSIS
 from articlechat.config import Settings, load_settings
 from articlechat.errors import ArticlechatError, ConfigError, InvalidInput
 
@@ -133,7 +134,8 @@ def _snippet(passage: str, answer: str, n: int, width: int = 220) -> str:
     """The part of ``passage`` that the answer quotes before ``[n]``, else the passage's start, in about ``width``
     characters."""
     text = " ".join(passage.split())
-    quoted = [" ".join(part.split()) for part in re.findall(rf"([^\[\]]+?)\s*\[{n}\]", answer)]
+    quoted = [" ".join(piece.split()) for part in re.findall(rf"([^\[\]]+?)\s*\[{n}\]", answer)
+              for piece in part.split(ELLIPSIS)]
     at = next((text.find(q) for q in quoted if q and q in text), 0)
     start = max(0, at - 20) if at else 0
     snippet = text[start : start + width]

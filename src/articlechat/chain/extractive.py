@@ -13,7 +13,7 @@ def quote(grounding: Grounding) -> tuple[str, set[int]]:
     """The answer text and the passage numbers it cites."""
     quoted = sorted(grounding.quoted, key=lambda e: (e.passage.n, e.sentence.start)) if len(
         {e.passage.source for e in grounding.quoted}) > 1 else sorted(grounding.quoted, key=lambda e: e.sentence.start)
-    body = " ".join(f"{e.sentence.text.strip()} [{e.passage.n}]" for e in quoted)
+    body = " ".join(f"{e.quoted_text} [{e.passage.n}]" for e in quoted)
     short = grounding.short_answer
     lead = f"{short[:1].upper()}{short[1:]}. " if short else ""  # "A limited amount of trade. ..."
     return lead + body, {e.passage.n for e in quoted}

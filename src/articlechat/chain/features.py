@@ -15,6 +15,7 @@ from itertools import pairwise
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from articlechat.chain.excerpt import ELLIPSIS
 from articlechat.chain.retrieval import Passage, Retrieval
 from articlechat.embeddings import EmbeddingBackend, OnnxMiniLMEmbeddings, PieceVectors
 from articlechat.ingest.split import Span
@@ -47,6 +48,7 @@ CACHED_PIECES = 10_000  # contextual word-piece vectors the alignment keeps (~15
 SOFT_MATCH = 0.45  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
 # Words whose vectors are kept (~1.5 KB each: ~15 MB at most, however many distinct words questions bring).
 CACHED_WORDS = 10_000
+MIN_EXCERPT_CHARS = 20  # a shorter piece of an earlier answer between ellipses does not show which sentence it quoted
 
 
 class WordVectors:
@@ -520,9 +522,11 @@ def _said_before(question: Question, candidate: Candidate) -> tuple[float, float
     if not question.context:
         return 0.0, 0.0
 
-    def said(span: Span) -> bool:
+    excerpts = [piece for piece in question.context.split(ELLIPSIS)[1:] if len(piece) >= MIN_EXCERPT_CHARS]
+
+    def said(span: Span) -> bool:  # quoted whole, or in part (between ellipses)
         text = " ".join(span.text.split())
-        return bool(text) and text in question.context
+        return bool(text) and (text in question.context or any(piece in text for piece in excerpts))
 
     neighbours = [span for span in candidate.window() if span is not candidate.sentence]
     return float(said(candidate.sentence)), float(any(map(said, neighbours)))

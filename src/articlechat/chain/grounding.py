@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from articlechat.chain.excerpt import marked
 from articlechat.chain.reader import Reading, probability
 from articlechat.chain.retrieval import Passage, Retrieval
 from articlechat.ingest.split import Span
@@ -11,11 +12,18 @@ from articlechat.ingest.split import Span
 
 @dataclass(frozen=True)
 class Evidence:
-    """A sentence of a passage and the reader's log-odds that it holds the answer."""
+    """A sentence of a passage, the reader's log-odds that it holds the answer, and the part of it to quote (the
+    whole sentence unless it is too long to read as an answer)."""
 
     passage: Passage
     sentence: Span
     score: float
+    quote: Span | None = None  # None: the whole sentence
+
+    @property
+    def quoted_text(self) -> str:
+        """The text to quote, with an ellipsis where the sentence was cut."""
+        return marked(self.sentence, self.quote or self.sentence)
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,8 @@ def ground(retrieval: Retrieval, reading: Reading, top_k: int, threshold: float,
         order.setdefault(id(passage), passage)
     kept = number(list(order.values())[:top_k], scores)
     logits = {(s.candidate.passage.source, s.candidate.sentence.start): s.logit for s in reading.ranked}
-    quoted = [Evidence(c.passage, c.sentence, logits[c.key]) for c in reading.chosen if c.passage in kept]
+    quoted = [Evidence(c.passage, c.sentence, logits[c.key], part)
+              for c, part in zip(reading.chosen, reading.quotes, strict=True) if c.passage in kept]
     chance = reading.probability
     verdict = Verdict(bool(quoted) and chance >= threshold - band, round(chance, 4), abs(chance - threshold) > band,
                       bool(quoted) and chance >= threshold)

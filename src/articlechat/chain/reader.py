@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, excerpt
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -29,10 +30,12 @@ from articlechat.chain.features import (
     new_typed_piece,
     question_features,
     sentence_features,
+    text_words,
 )
 from articlechat.chain.retrieval import Retrieval
 from articlechat.embeddings import EmbeddingBackend
 from articlechat.errors import ConfigError
+from articlechat.ingest.split import Span
 from articlechat.language import LanguageProfile
 
 MODEL_FILE = "reader.json"
@@ -129,13 +132,15 @@ class Scored:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the reader concluded: candidates best first, the sentence(s) to quote, the chance they answer, and the
-    short answer when the question asks for a name, date, number or place the sentence holds."""
+    """What the reader concluded: candidates best first, the sentence(s) to quote and the part of each quoted (the
+    whole sentence unless the answer would be too long), the chance they answer, and the short answer when the
+    question asks for a name, date, number or place the sentence holds."""
 
     ranked: list[Scored]
     chosen: list[Candidate]
     probability: float
     short_answer: str | None
+    quotes: list[Span]
 
 
 class Reader:
@@ -171,24 +176,40 @@ class Reader:
     def judge(self, found: list[Candidate], question: Question, rows: np.ndarray) -> Reading:
         """The reading, from the candidates' features."""
         if not found:
-            return Reading([], [], 0.0, None)
+            return Reading([], [], 0.0, None, [])
         logits = self.model.sentence.logits(rows)
         order = np.argsort(-logits, kind="stable")
         gate = question_features(question, found, rows, logits, order, self.language, self.alignment)
         chance = probability(float(self.model.gate.logits(gate[None])[0]))
         ranked = [Scored(found[i], float(logits[i])) for i in order]
         chosen = self.quoted(ranked)
-        return Reading(ranked, chosen, chance, self.short_answer(question, chosen[0]))
+        short = self.short_answer(question, chosen[0])
+        return Reading(ranked, chosen, chance, short, self.excerpts(question, chosen, short))
 
     def quoted(self, ranked: list[Scored]) -> list[Candidate]:
-        """The best sentence, and the one next to it in the text when that scores nearly as well."""
+        """The best sentence, and the one next to it in the text when that scores nearly as well and the two make
+        an answer short enough (ANSWER_CHARS)."""
         best = ranked[0]
         for other in ranked[1:3]:
             same_passage = other.candidate.passage is best.candidate.passage
             adjacent = same_passage and abs(other.candidate.index - best.candidate.index) == 1
-            if adjacent and best.logit - other.logit <= PAIR_MARGIN:
+            fits = len(best.candidate.sentence.text) + len(other.candidate.sentence.text) < ANSWER_CHARS
+            if adjacent and fits and best.logit - other.logit <= PAIR_MARGIN:
                 return sorted([best.candidate, other.candidate], key=lambda c: c.sentence.start)
         return [best.candidate]
+
+    def excerpts(self, question: Question, chosen: list[Candidate], short: str | None) -> list[Span]:
+        """The part of each chosen sentence to quote: all of it when the answer (with the short answer before it)
+        fits ANSWER_CHARS, else the clauses that match the question best (a single sentence is cut: pairs fit)."""
+        room = ANSWER_CHARS - (len(short) + 2 if short else 0) - 2 * len(ELLIPSIS)
+        if len(chosen) > 1:
+            return [c.sentence for c in chosen]
+
+        def relevance(text: str) -> float:
+            words = text_words(self.language, text)
+            return sum(term.weight * words.match(term.token) for term in question.terms)
+
+        return [excerpt(chosen[0].sentence, room, relevance, short)]
 
     def short_answer(self, question: Question, chosen: Candidate) -> str | None:
         """The name, date, number or place of the wanted type in the chosen sentence that the question does not
