@@ -17,7 +17,7 @@ from articlechat.ingest.split import Span
 ANSWER_CHARS = 400  # the longest answer that still reads as one (and the longest the eval counts as an answer)
 ELLIPSIS = "\u2026"  # marks where a quoted sentence was cut
 SCORED_CLAUSES = 200  # of a sentence, at most this many clauses are scored for relevance (bounded cost)
-_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+|\s+(?=[(\u2013\u2014])|(?<=[)\u2013\u2014])\s+")
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+|\s+(?=[(\u2013\u2014])|(?<=\))\s+")
 _WORD = re.compile(r"\S+")
 
 

@@ -15,7 +15,7 @@ from itertools import pairwise
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from articlechat.chain.excerpt import ELLIPSIS
+from articlechat.chain.excerpt import ANSWER_CHARS, clauses
 from articlechat.chain.retrieval import Passage, Retrieval
 from articlechat.embeddings import EmbeddingBackend, OnnxMiniLMEmbeddings, PieceVectors
 from articlechat.ingest.split import Span
@@ -48,7 +48,7 @@ CACHED_PIECES = 10_000  # contextual word-piece vectors the alignment keeps (~15
 SOFT_MATCH = 0.45  # word-vector cosine from which two words count as the same idea (Moscow ~ Russia)
 # Words whose vectors are kept (~1.5 KB each: ~15 MB at most, however many distinct words questions bring).
 CACHED_WORDS = 10_000
-MIN_EXCERPT_CHARS = 20  # a shorter piece of an earlier answer between ellipses does not show which sentence it quoted
+MIN_EXCERPT_CHARS = 20  # a shorter clause of a long sentence found in an earlier answer does not show it was quoted
 
 
 class WordVectors:
@@ -522,11 +522,12 @@ def _said_before(question: Question, candidate: Candidate) -> tuple[float, float
     if not question.context:
         return 0.0, 0.0
 
-    excerpts = [piece for piece in question.context.split(ELLIPSIS)[1:] if len(piece) >= MIN_EXCERPT_CHARS]
-
-    def said(span: Span) -> bool:  # quoted whole, or in part (between ellipses)
+    def said(span: Span) -> bool:  # quoted whole, or (too long to quote whole) in part
         text = " ".join(span.text.split())
-        return bool(text) and (text in question.context or any(piece in text for piece in excerpts))
+        if not text or text in question.context:
+            return bool(text)
+        return len(text) > ANSWER_CHARS and any(len(part.text) >= MIN_EXCERPT_CHARS and " ".join(part.text.split())
+                                                in question.context for part in clauses(span))
 
     neighbours = [span for span in candidate.window() if span is not candidate.sentence]
     return float(said(candidate.sentence)), float(any(map(said, neighbours)))
