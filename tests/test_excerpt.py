@@ -8,7 +8,7 @@ import time
 
 from articlechat.chain.agent import Agent, standalone_query
 from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, SCORED_CLAUSES, clauses, excerpt, marked
-from articlechat.chain.features import SENTENCE_FEATURES
+from articlechat.chain.features import SENTENCE_FEATURES, Candidate, analyse
 from articlechat.cli import _snippet
 from articlechat.config import Settings
 from articlechat.embeddings import EmbeddingBackend
@@ -60,6 +60,21 @@ def test_a_clause_too_long_by_itself_is_cut_at_words() -> None:
     part = excerpt(Span(0, len(text), text), 100, words_in, "word150")
     assert len(part.text) <= 100 and "word150" in part.text and part.text == text[part.start : part.end]
     assert re.fullmatch(r"word\d+( word\d+)*", part.text)  # whole words only
+
+
+def test_two_sentences_quoted_together_with_the_short_answer_stay_within_the_limit(agent: Agent) -> None:
+    first = "In 841 the Norse raiders under their leader Rollo first landed on the coast of what became Normandy, " \
+            "where their longships sailed up the Seine, burning the abbeys that stood along its banks, one by one."
+    second = "Their descendants, who had merged with the Frankish and Roman-Gaulish populations by then, swore " \
+             "fealty to King Charles III of West Francia in return for the lands around Rouen, and kept them."
+    chosen = [Candidate(None, Span(0, len(first), first), 0, 0.5),  # type: ignore[arg-type]  # no passage needed
+              Candidate(None, Span(len(first) + 1, len(first) + 1 + len(second), second), 1, 0.4)]  # type: ignore
+    question = analyse("Who led the Norse raiders?", [first, second], agent.reader.language)
+    short = "Rollo the Walker, son of Rognvald Eysteinsson"  # long enough that the pair and it exceed the limit
+    parts = agent.reader.excerpts(question, chosen, short)
+    answer = f"{short}. " + " ".join(marked(c.sentence, part) for c, part in zip(chosen, parts, strict=True))
+    assert len(first) + 1 + len(second) < ANSWER_CHARS < len(short) + 2 + len(first) + 1 + len(second)  # the premise
+    assert len(answer) <= ANSWER_CHARS and parts[1] is chosen[1].sentence and ELLIPSIS in answer
 
 
 def test_a_huge_sentence_costs_a_bounded_excerpt() -> None:

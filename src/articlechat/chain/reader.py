@@ -199,17 +199,17 @@ class Reader:
         return [best.candidate]
 
     def excerpts(self, question: Question, chosen: list[Candidate], short: str | None) -> list[Span]:
-        """The part of each chosen sentence to quote: all of it when the answer (with the short answer before it)
-        fits ANSWER_CHARS, else the clauses that match the question best (a single sentence is cut: pairs fit)."""
+        """The part of each chosen sentence to quote: all of them when the answer (with the short answer before it)
+        fits ANSWER_CHARS, else the longest is cut to the clauses that match the question best."""
         room = ANSWER_CHARS - (len(short) + 2 if short else 0) - 2 * len(ELLIPSIS)
-        if len(chosen) > 1:
-            return [c.sentence for c in chosen]
+        longest = max(chosen, key=lambda c: len(c.sentence.text))
+        others = sum(len(c.sentence.text) + 1 for c in chosen if c is not longest)
 
         def relevance(text: str) -> float:
             words = text_words(self.language, text)
             return sum(term.weight * words.match(term.token) for term in question.terms)
 
-        return [excerpt(chosen[0].sentence, room, relevance, short)]
+        return [excerpt(c.sentence, room - others, relevance, short) if c is longest else c.sentence for c in chosen]
 
     def short_answer(self, question: Question, chosen: Candidate) -> str | None:
         """The name, date, number or place of the wanted type in the chosen sentence that the question does not
