@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from articlechat.chain.agent import Agent, standalone_query
-from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, SCORED_CLAUSES, clauses, excerpt, marked
-from articlechat.chain.features import SENTENCE_FEATURES, Candidate, analyse
+from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, MIN_ROOM, SCORED_CLAUSES, clauses, excerpt, marked
+from articlechat.chain.features import SENTENCE_FEATURES, Candidate, analyse, new_typed_piece
+from articlechat.chain.reader import SHORT_ANSWER_CHARS
 from articlechat.cli import _snippet
 from articlechat.config import Settings
 from articlechat.embeddings import EmbeddingBackend
@@ -75,6 +78,24 @@ def test_two_sentences_quoted_together_with_the_short_answer_stay_within_the_lim
     answer = f"{short}. " + " ".join(marked(c.sentence, part) for c, part in zip(chosen, parts, strict=True))
     assert len(first) + 1 + len(second) < ANSWER_CHARS < len(short) + 2 + len(first) + 1 + len(second)  # the premise
     assert len(answer) <= ANSWER_CHARS and parts[1] is chosen[1].sentence and ELLIPSIS in answer
+
+
+def test_no_room_left_still_quotes_a_span_of_the_document() -> None:
+    text = "Rollo met " + " ".join(["Ab"] * 300) + ", who led the raiders, and then, after years, went home."
+    for room in (-50, 0, 5):  # a short answer that takes all the room
+        part = excerpt(Span(0, len(text), text), room, words_in, "Ab Ab")
+        assert 0 < len(part.text) <= MIN_ROOM and text[part.start : part.end] == part.text
+
+
+@pytest.mark.parametrize(("question", "sentence"), [
+    ("Where did they land?", "They landed in " + " ".join(f"Raider{i}" for i in range(400)) + "."),
+    ("How many raiders came?", "They came " + ",".join(["100"] * 500) + " strong.")])
+def test_a_huge_name_or_number_is_no_short_answer(agent: Agent, question: str, sentence: str) -> None:
+    candidate = Candidate(None, Span(0, len(sentence), sentence), 0, 0.5)  # type: ignore[arg-type]
+    analysed = analyse(question, [sentence], agent.reader.language)
+    assert len(new_typed_piece(analysed, sentence, agent.reader.language) or "") > SHORT_ANSWER_CHARS  # the premise
+    assert agent.reader.short_answer(analysed, candidate) is None
+    assert len(agent.reader.excerpts(analysed, [candidate], None)[0].text) <= ANSWER_CHARS
 
 
 def test_a_huge_sentence_costs_a_bounded_excerpt() -> None:

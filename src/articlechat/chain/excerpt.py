@@ -17,6 +17,7 @@ from articlechat.ingest.split import Span
 ANSWER_CHARS = 400  # the longest answer that still reads as one (and the longest the eval counts as an answer)
 ELLIPSIS = "\u2026"  # marks where a quoted sentence was cut
 SCORED_CLAUSES = 200  # of a sentence, at most this many clauses are scored for relevance (bounded cost)
+MIN_ROOM = 80  # a quote is never cut shorter than this, however long the short answer before it
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+|\s+(?=[(\u2013\u2014])|(?<=\))\s+")
 _WORD = re.compile(r"\S+")
 
@@ -34,6 +35,7 @@ def clauses(sentence: Span) -> list[Span]:
 def excerpt(sentence: Span, room: int, relevance: Callable[[str], float], focus: str | None = None) -> Span:
     """The sentence itself when it has at most ``room`` characters, else its most relevant run of clauses that fits
     (``relevance`` scores a clause's text; the clauses holding ``focus``, the short answer, come first)."""
+    room = max(room, MIN_ROOM)
     if len(sentence.text) <= room:
         return sentence
     parts = clauses(sentence)
@@ -65,6 +67,11 @@ def _middle_words(span: Span, room: int, focus: str | None) -> Span:
         return Span(span.start + begin, span.start + begin + room, span.text[begin : begin + room])
     a, b = words[0].start(), words[-1].end()
     return Span(span.start + a, span.start + b, span.text[a:b])
+
+
+def lead(short: str | None) -> str:
+    """How the short answer opens an answer: "A limited amount of trade. " (nothing when there is none)."""
+    return f"{short[:1].upper()}{short[1:]}. " if short else ""
 
 
 def marked(sentence: Span, part: Span) -> str:

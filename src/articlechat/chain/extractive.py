@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from articlechat.chain.answering import Composed, Token
+from articlechat.chain.excerpt import lead
 from articlechat.chain.grounding import Grounding
 from articlechat.history import Turn
 
@@ -14,9 +15,7 @@ def quote(grounding: Grounding) -> tuple[str, set[int]]:
     quoted = sorted(grounding.quoted, key=lambda e: (e.passage.n, e.sentence.start)) if len(
         {e.passage.source for e in grounding.quoted}) > 1 else sorted(grounding.quoted, key=lambda e: e.sentence.start)
     body = " ".join(f"{e.quoted_text} [{e.passage.n}]" for e in quoted)
-    short = grounding.short_answer
-    lead = f"{short[:1].upper()}{short[1:]}. " if short else ""  # "A limited amount of trade. ..."
-    return lead + body, {e.passage.n for e in quoted}
+    return lead(grounding.short_answer) + body, {e.passage.n for e in quoted}
 
 
 class ExtractiveAnswerer:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, excerpt
+from articlechat.chain.excerpt import ANSWER_CHARS, ELLIPSIS, excerpt, lead
 from articlechat.chain.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -39,6 +39,7 @@ from articlechat.ingest.split import Span
 from articlechat.language import LanguageProfile
 
 MODEL_FILE = "reader.json"
+SHORT_ANSWER_CHARS = 100  # a longer run of capitalised words is no name to lead an answer with
 PAIR_MARGIN = 1.0  # the next sentence is quoted too when it scores within this many logits of the best
 
 
@@ -201,7 +202,7 @@ class Reader:
     def excerpts(self, question: Question, chosen: list[Candidate], short: str | None) -> list[Span]:
         """The part of each chosen sentence to quote: all of them when the answer (with the short answer before it)
         fits ANSWER_CHARS, else the longest is cut to the clauses that match the question best."""
-        room = ANSWER_CHARS - (len(short) + 2 if short else 0) - 2 * len(ELLIPSIS)
+        room = ANSWER_CHARS - len(lead(short)) - 2 * len(ELLIPSIS)
         longest = max(chosen, key=lambda c: len(c.sentence.text))
         others = sum(len(c.sentence.text) + 1 for c in chosen if c is not longest)
 
@@ -213,6 +214,8 @@ class Reader:
 
     def short_answer(self, question: Question, chosen: Candidate) -> str | None:
         """The name, date, number or place of the wanted type in the chosen sentence that the question does not
-        already say; None when the question wants no such thing or the sentence holds none."""
+        already say; None when the question wants no such thing, the sentence holds none, or the piece is too long
+        to be one (SHORT_ANSWER_CHARS)."""
         piece = new_typed_piece(question, chosen.sentence.text, self.language)
-        return piece.strip(" ,.;:") if piece else None
+        piece = piece.strip(" ,.;:") if piece else None
+        return piece if piece and len(piece) <= SHORT_ANSWER_CHARS else None
