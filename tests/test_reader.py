@@ -240,6 +240,30 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
     assert EN.expected_answer(question) == wanted
 
 
+@pytest.mark.parametrize(("question", "corrected"), [
+    ("Wat did they discus?", "What did they discus?"),  # "what", not "was": a typo drops a letter most often
+    ("Wich two countries?", "Which two countries?"),  # "which", not "with"
+    ("and wher did teh talks happen?", "and where did the talks happen?"),
+    ("Waht is it? Whre did it go", "What is it? Where did it go"),  # a transposition is one edit
+    ("When was Angkor Wat built?", "When was Angkor Wat built?"),  # a capitalised word inside a sentence: a name
+    ("Hwo met him?", "Hwo met him?"),  # "how" or "who": ambiguous, left alone
+    ("Wen did it end?", "Wen did it end?"),  # a word the lexicon lists is no typo
+    ("WAT is it?", "WAT is it?"), ("Hw many?", "Hw many?"),  # acronyms and words too short to tell stay
+])
+def test_misspelt_function_words_are_put_right(question: str, corrected: str) -> None:
+    assert EN.corrected(question) == corrected
+
+
+def test_a_question_word_misspelt_is_read_as_spelt_right(agent: Agent) -> None:
+    for typo, right in [("Whta did the US blacklist?", "What did the US blacklist?"),
+                        ("Hwen did the six-party talks break down?", "When did the six-party talks break down?")]:
+        misspelt, spelt = agent.ask(typo), agent.ask(right)
+        assert (misspelt.answered, misspelt.answer, misspelt.short_answer) == (spelt.answered, spelt.answer,
+                                                                               spelt.short_answer)
+    assert agent.ask("Whn did Kim Jong Un meet Vladimir Putin?").short_answer == "25th of April"
+    assert agent.ask("Wich leader did Kim Jong Un meet?").short_answer == "Vladimir Putin"
+
+
 def test_an_amount_in_words_answers_how_much() -> None:
     text = "There is only a limited amount of trade between both countries, and 1,200 ships."
     assert EN.type_matches("amount", text) == ["a limited amount of trade", "1,200"]

@@ -89,6 +89,11 @@ def _passage(hit: Hit, dimension: int) -> Passage:
                    list(sentences), vectors)
 
 
+def _put_right(query: str, question: str, asked: str) -> str:
+    """The query with the question it ends with (after any conversation context) replaced by ``asked``."""
+    return query.removesuffix(question) + asked if query.endswith(question) else query
+
+
 class Retriever:
     """Finds the passages of the store that bear on a question."""
 
@@ -102,9 +107,11 @@ class Retriever:
 
         When the query adds conversation context to the question, both are searched and the passages merged by
         their best score: the context finds what "it" refers to, the question alone what is asked now. The
-        nearest :data:`SHORTLIST` are then reordered by :func:`fuse` and the first ``candidates`` kept.
+        nearest :data:`SHORTLIST` are then reordered by :func:`fuse` and the first ``candidates`` kept. The
+        question's misspelt function words are put right first (:meth:`LanguageProfile.corrected`).
         """
-        query = query or question
+        asked = self.language.corrected(question)
+        query, question = _put_right(query or question, question, asked), asked
         backend = self.store.backend
         texts = [question] if query == question else [question, query]
         vectors = backend.query_vectors(texts)

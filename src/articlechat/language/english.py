@@ -233,6 +233,7 @@ PROFILE = LanguageProfile(
     asks_who_is=ASKS_WHO_IS,
     asks_whom=ASKS_WHOM,
     lemmatize=lemmatize,
+    is_listed=_listed,
     answer_types=ANSWER_TYPES,
     type_patterns=TYPE_PATTERNS,
     is_proper_name=is_proper_name,

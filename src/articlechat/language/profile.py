@@ -8,12 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from articlechat.errors import InvalidInput
 from articlechat.language.wordnet import WordRelations
 
 AnswerType = str  # "person", "date", "number", "amount" (a number or one in words), "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place or give a role
+MIN_CORRECTED_CHARS = 3  # shorter words are too close to too many others to tell a typo ("hw" ~ "he", "how"...)
+_SENTENCE_END = re.compile(r"(?:^|[.?!:;\"\u201c\u201d(])\s*$")
 
 
 def _before(text: str, found: re.Match[str]) -> str:
@@ -50,6 +55,7 @@ class LanguageProfile:
     asks_who_is: re.Pattern[str]  # a question after who holds a role ("Who is the chancellor?")
     asks_whom: re.Pattern[str]  # a question after whom its subject acted on ("Who did X meet?")
     lemmatize: Callable[[str], frozenset[str]]
+    is_listed: Callable[[str], bool]  # whether the lexicon knows the word (a typo is not listed)
     answer_types: tuple[tuple[re.Pattern[str], AnswerType], ...]
     type_patterns: dict[AnswerType, re.Pattern[str]]
     whole_document: re.Pattern[str]
@@ -71,6 +77,21 @@ class LanguageProfile:
     def tokens(self, text: str) -> list[Token]:
         """The words of ``text`` (cached per text: passages recur across questions)."""
         return list(_tokens(self, text))
+
+    def corrected(self, question: str) -> str:
+        """The question with misspelt function words put right ("Wat did they discus?" -> "What did they
+        discus?", "teh" -> "the"): a word the lexicon does not list, one edit (a transposition counts as one) from
+        exactly one stop word of at least MIN_CORRECTED_CHARS letters, in lower case or opening a sentence (a
+        capitalised word elsewhere is taken for a name, as in "Angkor Wat"). Content words are left alone: the
+        reader matches them by edit distance."""
+        pieces, end = [], 0
+        for token in self.tokens(question):
+            right = _stop_word_meant(self, token.folded)
+            opens = _SENTENCE_END.search(question[: token.start]) is not None
+            if right and not token.is_number and (token.text.islower() or (opens and token.text[1:].islower())):
+                pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
+                end = token.end
+        return "".join(pieces) + question[end:] if pieces else question
 
     def content_tokens(self, text: str) -> list[Token]:
         """The words that carry meaning: no stopwords, no one-letter words (numbers stay)."""
@@ -177,6 +198,24 @@ def _tokens(profile: LanguageProfile, text: str) -> tuple[Token, ...]:
         found.append(Token(word, match.start(), match.end(), folded, lemmas,
                            folded in profile.stopwords and not is_acronym, word[:1].isupper(), word[:1].isdigit()))
     return tuple(found)
+
+
+@lru_cache(maxsize=20_000)
+def _stop_word_meant(profile: LanguageProfile, folded: str) -> str | None:
+    """The one stop word a word not in the lexicon is a typo of, if any: the only one an edit away, or else the only
+    one it lacks a letter of, the commonest typo ("wich": "which", not "with"; "wat": "what", not "was")."""
+    if len(folded) < MIN_CORRECTED_CHARS or folded in profile.stopwords or profile.is_listed(folded):
+        return None
+    near = [word for word, *_ in process.extract(folded, _correctable(profile), scorer=OSA.distance, score_cutoff=1,
+                                                 limit=None)]
+    dropped = [word for word in near if len(word) == len(folded) + 1]
+    return near[0] if len(near) == 1 else dropped[0] if len(dropped) == 1 else None
+
+
+@lru_cache(maxsize=8)
+def _correctable(profile: LanguageProfile) -> tuple[str, ...]:
+    """The stop words a typo is corrected to."""
+    return tuple(sorted(w for w in profile.stopwords if len(w) >= MIN_CORRECTED_CHARS and w.isalpha()))
 
 
 _PROFILES: dict[str, LanguageProfile] = {}
