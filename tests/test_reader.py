@@ -3,6 +3,8 @@ the previous answer, summaries (real embedding model, real store)."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -252,6 +254,15 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
 ])
 def test_misspelt_function_words_are_put_right(question: str, corrected: str) -> None:
     assert EN.corrected(question) == corrected
+
+
+def test_putting_right_a_huge_question_of_unknown_words_costs_little() -> None:
+    letters = "bcdfgjklmnpqrstvxz"
+    words = ("W" + "".join(p) for p in itertools.product(letters, repeat=4))  # distinct, unlisted, opening sentences
+    question = ". ".join(itertools.islice(words, 15_000))[:100_000]  # the largest question the settings allow
+    start = time.perf_counter()
+    assert EN.corrected(question) == question
+    assert time.perf_counter() - start < 3.0
 
 
 def test_a_question_word_misspelt_is_read_as_spelt_right(agent: Agent) -> None:

@@ -18,7 +18,7 @@ AnswerType = str  # "person", "date", "number", "amount" (a number or one in wor
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place or give a role
 MIN_CORRECTED_CHARS = 3  # shorter words are too close to too many others to tell a typo ("hw" ~ "he", "how"...)
-_SENTENCE_END = re.compile(r"(?:^|[.?!:;\"\u201c\u201d(])\s*$")
+SENTENCE_ENDS = ".?!:;\"\u201c\u201d("  # a word after one of these (and spaces) opens a sentence
 
 
 def _before(text: str, found: re.Match[str]) -> str:
@@ -86,9 +86,8 @@ class LanguageProfile:
         reader matches them by edit distance."""
         pieces, end = [], 0
         for token in self.tokens(question):
-            right = _stop_word_meant(self, token.folded)
-            opens = _SENTENCE_END.search(question[: token.start]) is not None
-            if right and not token.is_number and (token.text.islower() or (opens and token.text[1:].islower())):
+            right = None if token.is_number else _stop_word_meant(self, token.folded)
+            if right and (token.text.islower() or (token.text[1:].islower() and _opens(question, token.start))):
                 pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
                 end = token.end
         return "".join(pieces) + question[end:] if pieces else question
@@ -198,6 +197,13 @@ def _tokens(profile: LanguageProfile, text: str) -> tuple[Token, ...]:
         found.append(Token(word, match.start(), match.end(), folded, lemmas,
                            folded in profile.stopwords and not is_acronym, word[:1].isupper(), word[:1].isdigit()))
     return tuple(found)
+
+
+def _opens(text: str, at: int) -> bool:
+    """Whether position ``at`` of ``text`` begins it or follows the end of a sentence (looked for a bounded way
+    back)."""
+    before = text[max(0, at - PRECEDING_CHARS) : at].rstrip()
+    return not before or before[-1] in SENTENCE_ENDS
 
 
 @lru_cache(maxsize=20_000)
