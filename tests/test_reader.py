@@ -245,7 +245,8 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
 @pytest.mark.parametrize(("question", "corrected"), [
     ("Wat did they discus?", "What did they discus?"),  # "what", not "was": a typo drops a letter most often
     ("Wich two countries?", "Which two countries?"),  # "which", not "with"
-    ("and wher did teh talks happen?", "and where did the talks happen?"),
+    ("and wher did teh talks happen?", "and where did teh talks happen?"),  # only question words are put right
+    ("What were the three forms?", "What were the three forms?"),  # "three" is no typo of "there"
     ("Waht is it? Whre did it go", "What is it? Where did it go"),  # a transposition is one edit
     ("When was Angkor Wat built?", "When was Angkor Wat built?"),  # a capitalised word inside a sentence: a name
     ("Hwo met him?", "Hwo met him?"),  # "how" or "who": ambiguous, left alone

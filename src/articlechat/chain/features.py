@@ -404,6 +404,13 @@ def new_typed_piece(question: Question, text: str, language: LanguageProfile) ->
     return found[0][0] if found else None
 
 
+def names_role_holder(question: Question, text: str, language: LanguageProfile) -> bool:
+    """Whether ``text`` names a person new to the question with a role the question's words say ("Russian
+    President, Vladimir Putin" for "Who is the Russian President?")."""
+    asked = question.folded_words
+    return any(role & asked and not words & asked for _, words, role in typed_pieces(language, "person", text))
+
+
 @lru_cache(maxsize=20_000)
 def typed_pieces(language: LanguageProfile, kind: str, text: str
                  ) -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:

@@ -27,6 +27,7 @@ from articlechat.chain.features import (
     analyse,
     candidates,
     context_weight,
+    names_role_holder,
     new_typed_piece,
     question_features,
     sentence_features,
@@ -41,6 +42,7 @@ from articlechat.language import LanguageProfile
 MODEL_FILE = "reader.json"
 SHORT_ANSWER_CHARS = 100  # a longer run of capitalised words is no name to lead an answer with
 PAIR_MARGIN = 1.0  # the next sentence is quoted too when it scores within this many logits of the best
+ROLE_CANDIDATES = 3  # "Who is the X?": of the best sentences this many, the first that names the X is chosen
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,24 @@ class Reader:
         if not found:
             return Reading([], [], 0.0, None, [])
         logits = self.model.sentence.logits(rows)
-        order = np.argsort(-logits, kind="stable")
+        order = self.order(question, found, logits)
         gate = question_features(question, found, rows, logits, order, self.language, self.alignment)
         chance = probability(float(self.model.gate.logits(gate[None])[0]))
         ranked = [Scored(found[i], float(logits[i])) for i in order]
         chosen = self.quoted(ranked)
         short = self.short_answer(question, chosen[0])
         return Reading(ranked, chosen, chance, short, self.excerpts(question, chosen, short))
+
+    def order(self, question: Question, found: list[Candidate], logits: np.ndarray) -> np.ndarray:
+        """The candidates best first: by their log-odds, except that for "Who is the X?" the first of the best
+        ROLE_CANDIDATES that names a holder of the role comes first ("Who is the Russian President?": the sentence
+        with "Russian President, Vladimir Putin", not one that speaks of the president without naming him)."""
+        order = np.argsort(-logits, kind="stable")
+        if question.role != "answer" or question.wanted != "person":
+            return order
+        best = order[:ROLE_CANDIDATES]
+        holder = next((i for i in best if names_role_holder(question, found[i].sentence.text, self.language)), None)
+        return order if holder is None else np.concatenate([[holder], [i for i in order if i != holder]])
 
     def quoted(self, ranked: list[Scored]) -> list[Candidate]:
         """The best sentence, and the one next to it in the text when that scores nearly as well and the two make

@@ -225,6 +225,7 @@ PROFILE = LanguageProfile(
     code="en",
     name="English",
     stopwords=STOPWORDS,
+    question_words=frozenset("what which who whom whose when where why how".split()),
     negations=NEGATIONS,
     anaphora=ANAPHORA,
     leans_back=LEANS_BACK,

@@ -17,7 +17,7 @@ from articlechat.language.wordnet import WordRelations
 AnswerType = str  # "person", "date", "number", "amount" (a number or one in words), "place", "entity" or "" (any)
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place or give a role
-MIN_CORRECTED_CHARS = 3  # shorter words are too close to too many others to tell a typo ("hw" ~ "he", "how"...)
+MIN_CORRECTED_CHARS = 3  # shorter words are too close to too many others to tell a typo ("wy" ~ "why", "my"...)
 SENTENCE_ENDS = ".?!:;\"\u201c\u201d("  # a word after one of these (and spaces) opens a sentence
 
 
@@ -47,6 +47,7 @@ class LanguageProfile:
     code: str
     name: str
     stopwords: frozenset[str]
+    question_words: frozenset[str]  # what a misspelt word opening a question is put right to
     negations: frozenset[str]
     anaphora: frozenset[str]
     leans_back: re.Pattern[str]  # a sentence opening that refers to the sentence before
@@ -79,14 +80,13 @@ class LanguageProfile:
         return list(_tokens(self, text))
 
     def corrected(self, question: str) -> str:
-        """The question with misspelt function words put right ("Wat did they discus?" -> "What did they
-        discus?", "teh" -> "the"): a word the lexicon does not list, one edit (a transposition counts as one) from
-        exactly one stop word of at least MIN_CORRECTED_CHARS letters, in lower case or opening a sentence (a
-        capitalised word elsewhere is taken for a name, as in "Angkor Wat"). Content words are left alone: the
-        reader matches them by edit distance."""
+        """The question with misspelt question words put right ("Wat did they discus?" -> "What did they discus?",
+        "and wher?" -> "and where?"): a word the lexicon does not list, one edit (a transposition counts as one)
+        from exactly one question word, in lower case or opening a sentence (a capitalised word elsewhere is taken
+        for a name, as in "Angkor Wat"). Other words are left alone: the reader matches them by edit distance."""
         pieces, end = [], 0
         for token in self.tokens(question):
-            right = None if token.is_number else _stop_word_meant(self, token.folded)
+            right = None if token.is_number else _question_word_meant(self, token.folded)
             if right and (token.text.islower() or (token.text[1:].islower() and _opens(question, token.start))):
                 pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
                 end = token.end
@@ -207,21 +207,15 @@ def _opens(text: str, at: int) -> bool:
 
 
 @lru_cache(maxsize=20_000)
-def _stop_word_meant(profile: LanguageProfile, folded: str) -> str | None:
-    """The one stop word a word not in the lexicon is a typo of, if any: the only one an edit away, or else the only
-    one it lacks a letter of, the commonest typo ("wich": "which", not "with"; "wat": "what", not "was")."""
+def _question_word_meant(profile: LanguageProfile, folded: str) -> str | None:
+    """The one question word a word not in the lexicon is a typo of, if any: the only one an edit away, or else the
+    only one it lacks a letter of, the commonest typo ("wher": "where", not "when")."""
     if len(folded) < MIN_CORRECTED_CHARS or folded in profile.stopwords or profile.is_listed(folded):
         return None
-    near = [word for word, *_ in process.extract(folded, _correctable(profile), scorer=OSA.distance, score_cutoff=1,
-                                                 limit=None)]
+    near = [word for word, *_ in process.extract(folded, profile.question_words, scorer=OSA.distance,
+                                                 score_cutoff=1, limit=None)]
     dropped = [word for word in near if len(word) == len(folded) + 1]
     return near[0] if len(near) == 1 else dropped[0] if len(dropped) == 1 else None
-
-
-@lru_cache(maxsize=8)
-def _correctable(profile: LanguageProfile) -> tuple[str, ...]:
-    """The stop words a typo is corrected to."""
-    return tuple(sorted(w for w in profile.stopwords if len(w) >= MIN_CORRECTED_CHARS and w.isalpha()))
 
 
 _PROFILES: dict[str, LanguageProfile] = {}
