@@ -161,7 +161,7 @@ def fit_sentence(examples: list[Example]) -> LinearModel:
 def gate_row(reader: Reader, sentence: LinearModel, example: Example) -> tuple[np.ndarray, bool]:
     """The answerability features of an example under ``sentence``, and whether the chosen sentence is right."""
     logits = sentence.logits(example.rows)
-    order = reader.order(example.question, example.found, logits)
+    order = np.argsort(-logits, kind="stable")
     features = question_features(example.question, example.found, example.rows, logits, order, reader.language,
                                  reader.alignment)
     return features, bool(example.labels[order[0]]) if len(order) else False

@@ -27,12 +27,13 @@ from articlechat.chain.features import (
     analyse,
     matches,
     mentions,
+    names_role_holder,
     new_typed_piece,
     question_features,
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
 from articlechat.embeddings import EmbeddingBackend
-from articlechat.ingest import Ingestor, bundled_article
+from articlechat.ingest import BUNDLED_SOURCE, Ingestor, bundled_article
 from articlechat.ingest.split import Span
 from articlechat.language import profile_for
 
@@ -338,6 +339,26 @@ def test_a_question_about_whom_someone_met_is_not_answered_with_that_person_desc
     assert short("Who met the chancellor?") == "Anne Marchand"  # whose role "chancellor" is, it cannot tell: the first
     assert short("Who did she meet on Monday?") == "Anne Marchand"  # no role asked: the first name
     assert short("Who is the German Chancellor?") == "Otto Weiss"  # asks who holds the role
+
+
+def test_who_holds_a_role_is_read_from_a_sentence_that_names_the_holder(agent: Agent) -> None:
+    question = analyse("Who is the Russian President?", [], EN)
+    assert names_role_holder(question, "Kim Jong Un met with Russian President, Vladimir Putin.", EN)
+    assert not names_role_holder(question, "The Russian President was visited by Kim Jong Un.", EN)
+    assert not names_role_holder(question, "Kim Jong Un travelled by train.", EN)
+    assert not names_role_holder(analyse("Who was the US President?", [], EN),  # a president, but not the US's
+                                 "Kim Jong Un met with Russian President, Vladimir Putin.", EN)
+    assert not names_role_holder(analyse("Who met Vladimir Putin?", [], EN),  # no role asked about
+                                 "Kim Jong Un met with Russian President, Vladimir Putin.", EN)
+    # The sentence model alone prefers "Furthermore, the Russian President will be able to ... visited by Kim Jong
+    # Un ...", which speaks of the president without naming him.
+    retrieval = agent.retriever.retrieve("Who is the Russian President?", doc=BUNDLED_SOURCE)
+    found, _, rows = agent.reader.features(retrieval)
+    by_logit = found[int(np.argmax(agent.reader.model.sentence.logits(rows)))]
+    reading = agent.reader.read(retrieval)
+    assert "Vladimir Putin" not in by_logit.sentence.text
+    assert "Russian President, Vladimir Putin" in reading.chosen[0].sentence.text
+    assert reading.short_answer == "Vladimir Putin"
 
 
 def test_a_role_is_the_titles_and_common_nouns_just_before_a_name() -> None:

@@ -181,19 +181,19 @@ class Reader:
         if not found:
             return Reading([], [], 0.0, None, [])
         logits = self.model.sentence.logits(rows)
-        order = self.order(question, found, logits)
+        order = np.argsort(-logits, kind="stable")
         gate = question_features(question, found, rows, logits, order, self.language, self.alignment)
         chance = probability(float(self.model.gate.logits(gate[None])[0]))
-        ranked = [Scored(found[i], float(logits[i])) for i in order]
+        ranked = [Scored(found[i], float(logits[i])) for i in self.role_holder_first(question, found, order)]
         chosen = self.quoted(ranked)
         short = self.short_answer(question, chosen[0])
         return Reading(ranked, chosen, chance, short, self.excerpts(question, chosen, short))
 
-    def order(self, question: Question, found: list[Candidate], logits: np.ndarray) -> np.ndarray:
-        """The candidates best first: by their log-odds, except that for "Who is the X?" the first of the best
+    def role_holder_first(self, question: Question, found: list[Candidate], order: np.ndarray) -> np.ndarray:
+        """The candidates' ``order`` (best first), except that for "Who is the X?" the first of the best
         ROLE_CANDIDATES that names a holder of the role comes first ("Who is the Russian President?": the sentence
-        with "Russian President, Vladimir Putin", not one that speaks of the president without naming him)."""
-        order = np.argsort(-logits, kind="stable")
+        with "Russian President, Vladimir Putin", not one that speaks of the president without naming him). The
+        gate has judged the best candidate by log-odds: whether the passages answer; this chooses what to quote."""
         if question.role != "answer" or question.wanted != "person":
             return order
         best = order[:ROLE_CANDIDATES]
