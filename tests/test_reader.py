@@ -348,6 +348,8 @@ def test_who_holds_a_role_is_read_from_a_sentence_that_names_the_holder(agent: A
     assert not names_role_holder(question, "Kim Jong Un travelled by train.", EN)
     assert not names_role_holder(analyse("Who was the US President?", [], EN),  # a president, but not the US's
                                  "Kim Jong Un met with Russian President, Vladimir Putin.", EN)
+    assert names_role_holder(analyse("Who was an Italian abbot?", [], EN),  # a role in the plural, by lemma
+                             "Under two Italian abbots, William of Volpiano and John of Ravenna, music was taught.", EN)
     assert not names_role_holder(analyse("Who met Vladimir Putin?", [], EN),  # no role asked about
                                  "Kim Jong Un met with Russian President, Vladimir Putin.", EN)
     # The sentence model alone prefers "Furthermore, the Russian President will be able to ... visited by Kim Jong

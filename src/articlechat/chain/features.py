@@ -406,11 +406,12 @@ def new_typed_piece(question: Question, text: str, language: LanguageProfile) ->
 
 def names_role_holder(question: Question, text: str, language: LanguageProfile) -> bool:
     """Whether ``text`` has every word of the question and names a person new to it with a role the question's
-    words say ("Russian President, Vladimir Putin" for "Who is the Russian President?", not for "Who was the US
-    President?")."""
+    words say, by lemma ("Russian President, Vladimir Putin" for "Who is the Russian President?", not for "Who was
+    the US President?"; "two Italian abbots, William of Volpiano" for "Who was an Italian abbot?")."""
     asked, said = question.folded_words, text_words(language, text)
     return all(said.match(t.token) for t in question.terms if t.own) and any(
-        role & asked and not words & asked for _, words, role in typed_pieces(language, "person", text))
+        any(language.lemmatize(word) & question.lemmas for word in role) and not words & asked
+        for _, words, role in typed_pieces(language, "person", text))
 
 
 @lru_cache(maxsize=20_000)

@@ -193,8 +193,9 @@ class Reader:
         """The candidates' ``order`` (best first), except that for "Who is the X?" the first of the best
         ROLE_CANDIDATES that names a holder of the role comes first ("Who is the Russian President?": the sentence
         with "Russian President, Vladimir Putin", not one that speaks of the president without naming him). The
-        gate has judged the best candidate by log-odds: whether the passages answer; this chooses what to quote."""
-        if question.role != "answer" or question.wanted != "person":
+        gate has judged the best candidate by log-odds: whether the passages answer; this chooses what to quote. A
+        follow-up keeps the order: its own words name the role only in part."""
+        if question.role != "answer" or question.wanted != "person" or question.followup:
             return order
         best = order[:ROLE_CANDIDATES]
         holder = next((i for i in best if names_role_holder(question, found[i].sentence.text, self.language)), None)
