@@ -139,7 +139,7 @@ class Agent:
     def search(self, question: str, query: str, doc: str | None) -> Grounding:
         """Retrieve for ``question`` and its resolved ``query``, keep the top-k passages and judge them."""
         retrieval = self.retriever.retrieve(question, query, doc)
-        question = retrieval.question  # typos of function words put right
+        question = retrieval.question  # with misspelt question words put right
         if not self.language.looks_like(question):
             return Grounding(retrieval.passages[: self.settings.answering.top_k], [], Verdict(False, 0.0), query,
                              notice=self.language.unsupported())

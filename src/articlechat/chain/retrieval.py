@@ -108,7 +108,7 @@ class Retriever:
         When the query adds conversation context to the question, both are searched and the passages merged by
         their best score: the context finds what "it" refers to, the question alone what is asked now. The
         nearest :data:`SHORTLIST` are then reordered by :func:`fuse` and the first ``candidates`` kept. The
-        question's misspelt function words are put right first (:meth:`LanguageProfile.corrected`).
+        question's misspelt question words are put right first (:meth:`LanguageProfile.corrected`).
         """
         asked = self.language.corrected(question)
         query, question = _put_right(query or question, question, asked), asked

@@ -84,7 +84,8 @@ class LanguageProfile:
         "and wher?" -> "and where?"): a word the lexicon does not list, one edit (a transposition counts as one)
         from exactly one question word, in lower case or opening a sentence (a capitalised word elsewhere is taken
         for a name, as in "Angkor Wat"). Other words are left alone: the reader matches them by edit distance."""
-        pieces, end = [], 0
+        pieces: list[str] = []
+        end = 0
         for token in self.tokens(question):
             right = None if token.is_number else _question_word_meant(self, token.folded)
             if right and (token.text.islower() or (token.text[1:].islower() and _opens(question, token.start))):
