@@ -400,8 +400,13 @@ def new_typed_piece(question: Question, text: str, language: LanguageProfile) ->
     found = [(piece, role) for piece, words, role in typed_pieces(language, question.wanted, text)
              if words and is_new(words, role)]
     if question.wanted == "person" and question.role == "answer":  # "Who is the chancellor?": the one in that role
-        found.sort(key=lambda pair: not pair[1] & asked)
+        found.sort(key=lambda pair: not _in_asked_role(question, pair[1], language))
     return found[0][0] if found else None
+
+
+def _in_asked_role(question: Question, role: frozenset[str], language: LanguageProfile) -> bool:
+    """Whether the role written before a name is one the question's words say, by lemma ("abbots" for "abbot")."""
+    return any(language.lemmatize(word) & question.lemmas for word in role)
 
 
 def names_role_holder(question: Question, text: str, language: LanguageProfile) -> bool:
@@ -410,7 +415,7 @@ def names_role_holder(question: Question, text: str, language: LanguageProfile) 
     the US President?"; "two Italian abbots, William of Volpiano" for "Who was an Italian abbot?")."""
     asked, said = question.folded_words, text_words(language, text)
     return all(said.match(t.token) for t in question.terms if t.own) and any(
-        any(language.lemmatize(word) & question.lemmas for word in role) and not words & asked
+        _in_asked_role(question, role, language) and not words & asked
         for _, words, role in typed_pieces(language, "person", text))
 
 
