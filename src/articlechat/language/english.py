@@ -226,6 +226,7 @@ PROFILE = LanguageProfile(
     name="English",
     stopwords=STOPWORDS,
     question_words=frozenset("what which who whom whose when where why how".split()),
+    sentence_ends=".?!:;\"\u201c\u201d(",
     negations=NEGATIONS,
     anaphora=ANAPHORA,
     leans_back=LEANS_BACK,

@@ -18,7 +18,6 @@ AnswerType = str  # "person", "date", "number", "amount" (a number or one in wor
 NAMED_TYPES = frozenset({"person", "place", "entity"})  # answered by a proper name
 PRECEDING_CHARS = 40  # of the text before a name, for the words that make it a place or give a role
 MIN_CORRECTED_CHARS = 3  # shorter words are too close to too many others to tell a typo ("wy" ~ "why", "my"...)
-SENTENCE_ENDS = ".?!:;\"\u201c\u201d("  # a word after one of these (and spaces) opens a sentence
 
 
 def _before(text: str, found: re.Match[str]) -> str:
@@ -48,6 +47,7 @@ class LanguageProfile:
     name: str
     stopwords: frozenset[str]
     question_words: frozenset[str]  # what a misspelt word opening a question is put right to
+    sentence_ends: str  # a word after one of these characters (and spaces) opens a sentence
     negations: frozenset[str]
     anaphora: frozenset[str]
     leans_back: re.Pattern[str]  # a sentence opening that refers to the sentence before
@@ -88,10 +88,16 @@ class LanguageProfile:
         end = 0
         for token in self.tokens(question):
             right = None if token.is_number else _question_word_meant(self, token.folded)
-            if right and (token.text.islower() or (token.text[1:].islower() and _opens(question, token.start))):
+            if right and (token.text.islower() or (token.text[1:].islower() and self._opens(question, token.start))):
                 pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
                 end = token.end
         return "".join(pieces) + question[end:] if pieces else question
+
+    def _opens(self, text: str, at: int) -> bool:
+        """Whether position ``at`` of ``text`` begins it or follows the end of a sentence (looked for a bounded way
+        back)."""
+        before = text[max(0, at - PRECEDING_CHARS) : at].rstrip()
+        return not before or before[-1] in self.sentence_ends
 
     def content_tokens(self, text: str) -> list[Token]:
         """The words that carry meaning: no stopwords, no one-letter words (numbers stay)."""
@@ -198,13 +204,6 @@ def _tokens(profile: LanguageProfile, text: str) -> tuple[Token, ...]:
         found.append(Token(word, match.start(), match.end(), folded, lemmas,
                            folded in profile.stopwords and not is_acronym, word[:1].isupper(), word[:1].isdigit()))
     return tuple(found)
-
-
-def _opens(text: str, at: int) -> bool:
-    """Whether position ``at`` of ``text`` begins it or follows the end of a sentence (looked for a bounded way
-    back)."""
-    before = text[max(0, at - PRECEDING_CHARS) : at].rstrip()
-    return not before or before[-1] in SENTENCE_ENDS
 
 
 @lru_cache(maxsize=20_000)
