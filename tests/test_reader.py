@@ -68,6 +68,10 @@ def test_words_are_folded_and_whole() -> None:
     ("six-nation", "the six-party talks", 1.0),  # a compound matches by its parts
     ("Putin", "the Kim-Putin summit", 1.0),
     ("Mars", "the rotation of Earth", 0.0),
+    ("60-minute", "a 40-minute long Question Time", 0.0),  # a word with figures matches by its figures only...
+    ("pre-1875", "the pre-1975 council", 0.0),  # ... and no figure is a typo of another
+    ("60-minute", "a session of 60 minutes", 1.0),
+    ("1999", "on 12 May 1999", 1.0),
 ])
 def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expected: float) -> None:
     assert matches(term(word), tokens(text), EN) == expected
@@ -253,6 +257,8 @@ def test_expected_answer_types_follow_the_question_wording(question: str, wanted
     ("Hwo met him?", "Hwo met him?"),  # "how" or "who": ambiguous, left alone
     ("Wen did it end?", "Wen did it end?"),  # a word the lexicon lists is no typo
     ("WAT is it?", "WAT is it?"), ("Hw many?", "Hw many?"),  # acronyms and words too short to tell stay
+    ("Whó met him? and whére?", "Who met him? and where?"),  # accents on a question word are dropped
+    ("Who's there?", "Who's there?"),  # "who's" is no accented "who"
 ])
 def test_misspelt_function_words_are_put_right(question: str, corrected: str) -> None:
     assert EN.corrected(question) == corrected
@@ -269,7 +275,8 @@ def test_putting_right_a_huge_question_of_unknown_words_costs_little() -> None:
 
 def test_a_question_word_misspelt_is_read_as_spelt_right(agent: Agent) -> None:
     for typo, right in [("Whta did the US blacklist?", "What did the US blacklist?"),
-                        ("Hwen did the six-party talks break down?", "When did the six-party talks break down?")]:
+                        ("Hwen did the six-party talks break down?", "When did the six-party talks break down?"),
+                        ("Whén did the six-party talks break down?", "When did the six-party talks break down?")]:
         misspelt, spelt = agent.ask(typo), agent.ask(right)
         assert (misspelt.answered, misspelt.answer, misspelt.short_answer) == (spelt.answered, spelt.answer,
                                                                                spelt.short_answer)

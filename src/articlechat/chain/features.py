@@ -257,12 +257,22 @@ class TextWords:
 
     def match(self, term: Token) -> float:
         """How well ``term`` occurs here: 1 for the word or a lemma of it, FUZZY_MATCH for a typo or a shared stem,
-        else 0. An acronym matches acronyms only: UN is not the Un of Kim Jong Un, US not us."""
+        else 0. An acronym matches acronyms only: UN is not the Un of Kim Jong Un, US not us. A word with figures
+        matches by its figures only: "60-minute" is not matched by "40-minute" through "minute"."""
         acronym = _is_acronym(term)
-        if term.lemmas & (self.acronym_lemmas if acronym else self.lemmas):
+        figured = _has_figures(term.folded)
+        forms = frozenset(form for form in term.lemmas if _has_figures(form)) if figured else term.lemmas
+        if forms & (self.acronym_lemmas if acronym else self.lemmas):
             return 1.0
+        if figured:  # a figure a typo apart is another number: 1875 is not 1975
+            return 0.0
         near = (self.acronym_fuzzy if acronym else self.fuzzy).get(term.folded[:2], ())
         return FUZZY_MATCH if any(_near(term.folded, word) for word in near) else 0.0
+
+
+def _has_figures(word: str) -> bool:
+    """Whether a word is written with figures, wholly or in part ("1999", "60-minute", "pre-1975")."""
+    return any(character.isdigit() for character in word)
 
 
 def _phrases(tokens: list[Token]) -> set[str]:

@@ -83,11 +83,15 @@ class LanguageProfile:
         """The question with misspelt question words put right ("Wat did they discus?" -> "What did they discus?",
         "and wher?" -> "and where?"): a word the lexicon does not list, one edit (a transposition counts as one)
         from exactly one question word, in lower case or opening a sentence (a capitalised word elsewhere is taken
-        for a name, as in "Angkor Wat"). Other words are left alone: the reader matches them by edit distance."""
+        for a name, as in "Angkor Wat"); a question word written with accents is put right too ("Whó" -> "Who"),
+        as the answer types are read from the plain spelling. Other words are left alone: the reader matches them
+        by edit distance."""
         pieces: list[str] = []
         end = 0
         for token in self.tokens(question):
             right = None if token.is_number else _question_word_meant(self, token.folded)
+            if not right and fold(token.text) in self.question_words and token.text.lower() != token.folded:
+                right = token.folded
             if right and (token.text.islower() or (token.text[1:].islower() and self._opens(question, token.start))):
                 pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
                 end = token.end
