@@ -30,6 +30,7 @@ from articlechat.chain.features import (
     names_role_holder,
     new_typed_piece,
     question_features,
+    text_words,
 )
 from articlechat.chain.reader import ReaderModel, shipped_model
 from articlechat.embeddings import EmbeddingBackend
@@ -72,9 +73,23 @@ def test_words_are_folded_and_whole() -> None:
     ("pre-1875", "the pre-1975 council", 0.0),  # ... and no figure is a typo of another
     ("60-minute", "a session of 60 minutes", 1.0),
     ("1999", "on 12 May 1999", 1.0),
+    ("3", "three of the most popular libraries", 1.0),  # a number in figures or in words
+    ("three", "the 3 libraries", 1.0),
+    ("4", "three of the libraries", 0.0),
+    ("1980", "throughout the 1980s and 1990s", 1.0),  # a year of the decade
+    ("1950's", "a war in the 1950s", 1.0),
+    ("Britian", "Britain lost its colonies", 0.8),  # a transposition is one edit
 ])
 def test_terms_match_by_lemma_accent_typo_and_stem(word: str, text: str, expected: float) -> None:
     assert matches(term(word), tokens(text), EN) == expected
+
+
+def test_an_acronym_matches_the_initials_of_a_name_the_text_gives() -> None:
+    text = "Presented to the Scottish Parliament by the Queen, as the Presiding Officer said."
+    assert EN.initials(text) == {"SP", "PO"}  # stop words inside a name and one-word names give none
+    assert EN.initials("On the 25th of April, North Korean leader, Kim Jong Un met") == {"NK", "KJU"}
+    words = text_words(EN, text)
+    assert [words.match(term(word)) for word in ("SP", "PO", "SNP", "Sp")] == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_terms_match_by_meaning_through_word_vectors(embedding_backend: EmbeddingBackend) -> None:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from articlechat.chain.excerpt import ANSWER_CHARS, clauses
 from articlechat.chain.retrieval import Passage, Retrieval
@@ -246,11 +246,14 @@ def _terms(text: str, pool: list[str], language: LanguageProfile, scale: float) 
 class TextWords:
     """A text's words, indexed for matching question terms against them."""
 
-    def __init__(self, tokens: Iterable[Token], names: frozenset[str] = frozenset()) -> None:
+    def __init__(self, tokens: Iterable[Token], names: frozenset[str] = frozenset(),
+                 initials: frozenset[str] = frozenset()) -> None:
+        """``names``: the multi-word names to index as one ("north_korea"); ``initials``: the acronyms the text's
+        names stand for (:meth:`LanguageProfile.initials`)."""
         tokens = list(tokens)
         acronyms = [t for t in tokens if _is_acronym(t)]
         self.lemmas = frozenset().union(*(t.lemmas for t in tokens), _phrases(tokens) & names)
-        self.acronym_lemmas = frozenset().union(*(t.lemmas for t in acronyms))
+        self.acronym_lemmas = frozenset().union(*(t.lemmas for t in acronyms), initials)
         self.fuzzy = _by_prefix(t.folded for t in tokens)
         self.acronym_fuzzy = _by_prefix(t.folded for t in acronyms)
         self.content = _content_words(tokens)
@@ -294,7 +297,7 @@ def _by_prefix(words: Iterable[str]) -> dict[str, list[str]]:
 @lru_cache(maxsize=20_000)
 def text_words(language: LanguageProfile, text: str) -> TextWords:
     """The indexed words of ``text`` (cached: passages recur across questions)."""
-    return TextWords(language.tokens(text), language.aliases.names)
+    return TextWords(language.tokens(text), language.aliases.names, language.initials(text))
 
 
 def matches(term: Token, tokens: Iterable[Token], language: LanguageProfile) -> float:
@@ -309,13 +312,14 @@ def _is_acronym(token: Token) -> bool:
 
 @lru_cache(maxsize=200_000)
 def _near(first: str, second: str) -> bool:
-    """A typo apart, or the same stem (violations ~ violating), for words long enough to tell."""
+    """A typo apart (a transposition counts as one edit: Britian ~ Britain), or the same stem (violations ~
+    violating), for words long enough to tell."""
     if min(len(first), len(second)) < MIN_FUZZY_LENGTH or first[:2] != second[:2]:
         return False
     if first[:6] == second[:6] and min(len(first), len(second)) >= 6:
         return True
     limit = int(MAX_EDIT_SHARE * max(len(first), len(second)))
-    return limit >= 1 and Levenshtein.distance(first, second, score_cutoff=limit) <= limit
+    return limit >= 1 and OSA.distance(first, second, score_cutoff=limit) <= limit
 
 
 @dataclass(frozen=True)

@@ -206,11 +206,22 @@ ALIASES = WordRelations("en-aliases.tsv.gz")  # capitals and countries, from Pri
 NAME_KINDS = WordRelations("en-name-kinds.tsv.gz")  # which names are places or people, from Princeton WordNet 3.0
 
 
+_FIGURES = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())} | {
+    "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+_WORDS_FOR = {figure: word for word, figure in _FIGURES.items()}
+_DECADE = re.compile(r"\d{3}0s")  # "the 1980s" spans 1980
+
+
 @lru_cache(maxsize=100_000)
 def lemmatize(word: str) -> frozenset[str]:
-    """The word, every lemma the table gives it (met -> meet, sanctions -> sanction), British -ise as -ize, and the
-    other names of what it names (Pyongyang -> north_korea, DPRK)."""
+    """The word, every lemma the table gives it (met -> meet, sanctions -> sanction), British -ise as -ize, a number
+    in figures for its word and back (three ~ 3), a decade's first year (1980s -> 1980), and the other names of what
+    it names (Pyongyang -> north_korea, DPRK)."""
     found = {word, word.replace("-", "")}
+    found.update(form for form in (_FIGURES.get(word), _WORDS_FOR.get(word)) if form)
+    if _DECADE.fullmatch(word):
+        found.add(word[:-1])
     if word.endswith(("ise", "ised", "ising", "isation")):
         found.add(word.replace("is", "iz"))
     for _, forms in _entries(word):

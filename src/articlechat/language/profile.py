@@ -103,6 +103,16 @@ class LanguageProfile:
         before = text[max(0, at - PRECEDING_CHARS) : at].rstrip()
         return not before or before[-1] in self.sentence_ends
 
+    def initials(self, text: str) -> frozenset[str]:
+        """The initials of the text's names of two words or more, which an acronym may stand for ("SP" for "the
+        Scottish Parliament", "SNP" for "Scottish National Party"; stop words inside a name are skipped)."""
+        found = set()
+        for name in self.type_patterns["entity"].findall(text):
+            letters = [t.folded[0] for t in self.tokens(name) if not t.is_stop and not t.is_number]
+            if len(letters) > 1:
+                found.add("".join(letters).upper())
+        return frozenset(found)
+
     def content_tokens(self, text: str) -> list[Token]:
         """The words that carry meaning: no stopwords, no one-letter words (numbers stay)."""
         return [t for t in self.tokens(text) if not t.is_stop and (len(t.folded) > 1 or t.is_number)]
