@@ -89,13 +89,16 @@ class LanguageProfile:
         pieces: list[str] = []
         end = 0
         for token in self.tokens(question):
-            right = None if token.is_number else _question_word_meant(self, token.folded)
-            if not right and fold(token.text) in self.question_words and token.text.lower() != token.folded:
-                right = token.folded
+            right = None if token.is_number else _question_word_meant(self, token.folded) or self._accented(token)
             if right and (token.text.islower() or (token.text[1:].islower() and self._opens(question, token.start))):
                 pieces += [question[end : token.start], right.capitalize() if token.is_capitalized else right]
                 end = token.end
         return "".join(pieces) + question[end:] if pieces else question
+
+    def _accented(self, token: Token) -> str | None:
+        """The question word ``token`` is when written with accents ("Whó": "who"; "Who's" is none)."""
+        plain = fold(token.text)
+        return plain if plain in self.question_words and plain != token.text.lower() else None
 
     def _opens(self, text: str, at: int) -> bool:
         """Whether position ``at`` of ``text`` begins it or follows the end of a sentence (looked for a bounded way
